@@ -64,7 +64,9 @@ func New(root string) (*Tree, error) {
 	return t, nil
 }
 
-func (t *Tree) devDir(addr string) string { return filepath.Join(t.Root, "devices", "pci0000:00", addr) }
+func (t *Tree) devDir(addr string) string {
+	return filepath.Join(t.Root, "devices", "pci0000:00", addr)
+}
 
 // AddPF creates a PF and its VFs and returns the VFs' PCI addresses in
 // index order. VF netdevs are named <pf>v<index>.
