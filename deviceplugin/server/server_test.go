@@ -178,7 +178,9 @@ func TestHealthChangesAreStreamed(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.scan(t)
-	st = f.wait(t, func(s kubelettest.State) bool { return s.Healthy() == 5 && s.Devices[5].GetHealth() == pluginapi.Healthy })
+	st = f.wait(t, func(s kubelettest.State) bool {
+		return s.Healthy() == 5 && s.Devices[5].GetHealth() == pluginapi.Healthy
+	})
 	if len(st.Devices) != 6 || st.Devices[2].GetID() != "0000:80:00.2" || st.Devices[2].GetHealth() != pluginapi.Unhealthy {
 		t.Errorf("after removing VF 2 of ens785f0: %v", devs(st.Devices))
 	}
@@ -359,7 +361,9 @@ func TestStopEndsStreamAndRemovesSocket(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The first list on the new stream is the whole resource again.
-	f.wait(t, func(s kubelettest.State) bool { return s.Connected && s.Registrations == 2 && s.Updates == 1 && len(s.Devices) == 6 })
+	f.wait(t, func(s kubelettest.State) bool {
+		return s.Connected && s.Registrations == 2 && s.Updates == 1 && len(s.Devices) == 6
+	})
 }
 
 func TestServingNoticesDeletedSocket(t *testing.T) {
