@@ -64,6 +64,20 @@ type Reservation struct {
 	Gateway netip.Addr
 	Routes  []berthv1.Route
 	DNS     *berthv1.DNS
+	// UID is the IPAllocation's UID: Release deletes only that object, never
+	// a later reservation of the same address by another pod.
+	UID types.UID
+	// Reused is true when a sticky reservation of a StatefulSet pod was taken
+	// over rather than created; Release leaves those for the controller to
+	// keep or collect, so a failed admission does not lose a sticky address.
+	Reused bool
+}
+
+// Usage is what the webhook reads of a pool's occupancy, from the
+// allocator's in-memory view (current to the informers, plus this replica's
+// own writes); *Allocator implements it.
+type Usage interface {
+	Usage(pool string) (total, allocated int64, ok bool)
 }
 
 // Sentinel errors; match them with errors.Is. The typed errors below carry
@@ -77,10 +91,17 @@ var (
 	ErrNotInPool = errors.New("address not in any candidate pool")
 	// ErrPoolNotFound: a named pool does not exist.
 	ErrPoolNotFound = errors.New("pool not found")
-	// ErrPoolDisabled: a named pool has spec.disable set.
+	// ErrPoolDisabled: a named pool has spec.disable set, or is being
+	// deleted; either way it takes no new reservations.
 	ErrPoolDisabled = errors.New("pool disabled")
 	// ErrNotReady: the allocator's caches have not synced yet.
 	ErrNotReady = errors.New("allocator not ready")
+	// ErrPoolInvalid: a named pool's spec cannot be used (it does not
+	// compile, or it is of the other IP family than requested).
+	ErrPoolInvalid = errors.New("pool cannot serve the request")
+	// ErrInvalidRequest: the request itself is malformed (no pod, no
+	// interface, two static addresses of one family).
+	ErrInvalidRequest = errors.New("invalid reservation request")
 )
 
 // ExhaustedError says which pools were full and how full.
