@@ -28,6 +28,28 @@ type Input struct {
 	UserInfo  authenticationv1.UserInfo `json:"userInfo"`
 	Networks  map[string]NetworkSummary `json:"networks"` // key namespace/name
 	Pools     map[string]PoolSummary    `json:"pools"`    // key pool name
+	// RequestedNetworks are the attachments the pod asks for in its Multus
+	// annotations, in the order Multus creates them; RequestedNetworksOf
+	// computes them.
+	RequestedNetworks []RequestedNetwork `json:"requestedNetworks"`
+}
+
+// RequestedNetwork is one network the pod names in
+// v1.multus-cni.io/default-network (interface eth0) or in
+// k8s.v1.cni.cncf.io/networks (interface as requested, else net<position>,
+// as Multus names it).
+type RequestedNetwork struct {
+	// Network is namespace/name of the NetworkAttachmentDefinition.
+	Network   string `json:"network"`
+	Interface string `json:"interface"`
+	// IPs, MAC and DefaultRoute are what the selection element asks for:
+	// "ips" (static addresses, as written), "mac", and whether it has a
+	// "default-route".
+	IPs          []string `json:"ips,omitempty"`
+	MAC          string   `json:"mac,omitempty"`
+	DefaultRoute bool     `json:"defaultRoute,omitempty"`
+	// Default is true for the pod's default network (eth0).
+	Default bool `json:"default,omitempty"`
 }
 
 // Namespace is the part of the pod's namespace policies may look at.
@@ -77,7 +99,9 @@ type PoolSummary struct {
 
 // Decision is the merged result of all policies for one pod.
 type Decision struct {
-	// Attachments in the order the interfaces are to be created.
+	// Attachments in the order the interfaces are to be created: the
+	// pod's requested networks first, in their order, then the others by
+	// interface name.
 	Attachments []Attachment `json:"attachments"`
 	// Denials: any denial rejects the pod.
 	Denials []Denial `json:"denials,omitempty"`
@@ -90,8 +114,9 @@ type Decision struct {
 type Attachment struct {
 	// Network is namespace/name of the Network (NetworkAttachmentDefinition).
 	Network string `json:"network"`
-	// Interface is the name in the pod; empty means the webhook numbers it
-	// (net1, net2, ...). "eth0" makes it the pod's default network.
+	// Interface is the name in the pod, always set: policies name the
+	// interface of every attachment. "eth0" makes it the pod's default
+	// network.
 	Interface string `json:"interface,omitempty"`
 	// IPv4 and IPv6 are candidate pools per family in order; both empty
 	// means the Network's pools, then default pools serving the Network.
@@ -101,9 +126,12 @@ type Attachment struct {
 	// here (the shipped policy does so only where allowed).
 	StaticIPs []string `json:"staticIPs,omitempty"`
 	MAC       string   `json:"mac,omitempty"`
-	// DefaultRoute makes this interface carry the pod's default route.
+	// DefaultRoute makes this interface carry the pod's default route. At
+	// most one attachment has it (the engine's merge guarantees it).
 	DefaultRoute bool `json:"defaultRoute,omitempty"`
-	// Policy is the AttachmentPolicy that decided it (set by the engine).
+	// Policy is the policy that decided the network of this interface (set
+	// by the engine); policies that decided other fields are in
+	// Decision.Policies.
 	Policy string `json:"policy,omitempty"`
 }
 
