@@ -268,8 +268,8 @@ func TestParseCIDRList(t *testing.T) {
 
 func TestKubeadmNetworkingErrors(t *testing.T) {
 	for name, cm := range map[string]*corev1.ConfigMap{
-		`has no "ClusterConfiguration" key`:    {Data: map[string]string{"other": "x"}},
-		"ClusterConfiguration is not YAML":     {Data: map[string]string{"ClusterConfiguration": "networking: [1, 2"}},
+		`has no "ClusterConfiguration" key`:      {Data: map[string]string{"other": "x"}},
+		"ClusterConfiguration is not YAML":       {Data: map[string]string{"ClusterConfiguration": "networking: [1, 2"}},
 		"networking.serviceSubnet: \"x\" is not": kubeadm("10.0.0.0/8", "x"),
 	} {
 		if _, _, err := KubeadmNetworking(cm); err == nil || !strings.Contains(err.Error(), name) {
