@@ -1,0 +1,155 @@
+package multus
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	current "github.com/containernetworking/cni/pkg/types/100"
+	corev1 "k8s.io/api/core/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	nadv1 "github.com/berth-io/berth/api/nad/v1"
+)
+
+// Driver attaches pods the way Multus does, reading their annotations and
+// the NetworkAttachmentDefinitions from the API server.
+type Driver struct {
+	Client  client.Client
+	Runtime Runtime
+}
+
+// Attached is one interface a pod got.
+type Attached struct {
+	Network string
+	IfName  string
+	Result  *current.Result
+}
+
+// Result is what Attach made, in order.
+type Result struct {
+	Interfaces []Attached
+}
+
+// Attach reads the pod's networks with c and runs each chain into
+// netnsPath, with plugins from binDirs run in the caller's netns.
+func Attach(ctx context.Context, c client.Client, pod *corev1.Pod, netnsPath string, binDirs []string) (Result, error) {
+	d := &Driver{Client: c, Runtime: Runtime{BinDirs: binDirs}}
+	return d.Attach(ctx, pod, netnsPath)
+}
+
+// Detach undoes Attach.
+func Detach(ctx context.Context, c client.Client, pod *corev1.Pod, netnsPath string, binDirs []string) error {
+	d := &Driver{Client: c, Runtime: Runtime{BinDirs: binDirs}}
+	return d.Detach(ctx, pod, netnsPath)
+}
+
+// Ref names pod for the runtime.
+func Ref(pod *corev1.Pod) PodRef {
+	return PodRef{Namespace: pod.Namespace, Name: pod.Name, UID: string(pod.UID)}
+}
+
+// Attachments resolves the pod's delegates as Multus does: the
+// default-network annotation, when set, as eth0; then each element of the
+// networks annotation as its interface, or net<N> counting from 1.
+func (d *Driver) Attachments(ctx context.Context, pod *corev1.Pod) ([]Attachment, error) {
+	var elems []nadv1.NetworkSelectionElement
+	var names []string
+	if v := pod.Annotations[nadv1.DefaultNetworkAnnotation]; v != "" {
+		def, err := nadv1.ParseNetworkSelection(v, pod.Namespace)
+		if err != nil {
+			return nil, fmt.Errorf("pod %s/%s: %w", pod.Namespace, pod.Name, err)
+		}
+		if len(def) != 1 {
+			return nil, fmt.Errorf("pod %s/%s: annotation %s must name one network, it names %d", pod.Namespace, pod.Name, nadv1.DefaultNetworkAnnotation, len(def))
+		}
+		elems = append(elems, def[0])
+		names = append(names, "eth0")
+	}
+	extra, err := nadv1.ParseNetworkSelection(pod.Annotations[nadv1.NetworksAnnotation], pod.Namespace)
+	if err != nil {
+		return nil, fmt.Errorf("pod %s/%s: %w", pod.Namespace, pod.Name, err)
+	}
+	for i, e := range extra {
+		elems = append(elems, e)
+		name := e.InterfaceRequest
+		if name == "" {
+			name = fmt.Sprintf("net%d", i+1)
+		}
+		names = append(names, name)
+	}
+	out := make([]Attachment, 0, len(elems))
+	for i, e := range elems {
+		nad := &nadv1.NetworkAttachmentDefinition{}
+		getCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		err := d.Client.Get(getCtx, client.ObjectKey{Namespace: e.Namespace, Name: e.Name}, nad)
+		cancel()
+		if err != nil {
+			return nil, fmt.Errorf("pod %s/%s: network %s: %w", pod.Namespace, pod.Name, e.Key(), err)
+		}
+		out = append(out, Attachment{
+			Network: e.Key(),
+			IfName:  names[i],
+			Config:  []byte(nad.Spec.Config),
+			CNIArgs: e.CNIArgs,
+			IPs:     e.IPRequest,
+			MAC:     e.MacRequest,
+		})
+	}
+	return out, nil
+}
+
+// Attach runs ADD of every attachment in order; when one fails, the ones
+// already made are deleted again (as Multus does) and the error returned.
+func (d *Driver) Attach(ctx context.Context, pod *corev1.Pod, netnsPath string) (Result, error) {
+	atts, err := d.Attachments(ctx, pod)
+	if err != nil {
+		return Result{}, err
+	}
+	ref := Ref(pod)
+	var res Result
+	for i, a := range atts {
+		r, err := d.Runtime.Add(ctx, ref, netnsPath, a)
+		if err != nil {
+			var errs []error
+			errs = append(errs, err)
+			for j := i; j >= 0; j-- {
+				if derr := d.Runtime.Del(ctx, ref, netnsPath, atts[j]); derr != nil {
+					errs = append(errs, fmt.Errorf("cleaning up: %w", derr))
+				}
+			}
+			return Result{}, errors.Join(errs...)
+		}
+		res.Interfaces = append(res.Interfaces, Attached{Network: a.Network, IfName: a.IfName, Result: r})
+	}
+	return res, nil
+}
+
+// Check runs CHECK of every attachment.
+func (d *Driver) Check(ctx context.Context, pod *corev1.Pod, netnsPath string) error {
+	atts, err := d.Attachments(ctx, pod)
+	if err != nil {
+		return err
+	}
+	for _, a := range atts {
+		if err := d.Runtime.Check(ctx, Ref(pod), netnsPath, a); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Detach runs DEL of every attachment, last first, and reports all
+// failures.
+func (d *Driver) Detach(ctx context.Context, pod *corev1.Pod, netnsPath string) error {
+	atts, err := d.Attachments(ctx, pod)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for i := len(atts) - 1; i >= 0; i-- {
+		errs = append(errs, d.Runtime.Del(ctx, Ref(pod), netnsPath, atts[i]))
+	}
+	return errors.Join(errs...)
+}
