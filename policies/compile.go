@@ -9,6 +9,7 @@ import (
 
 	"github.com/open-policy-agent/opa/v1/ast"
 	"github.com/open-policy-agent/opa/v1/rego"
+	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	berthv1 "github.com/berth-io/berth/api/v1alpha1"
 )
@@ -215,4 +216,20 @@ func FormatErrors(errs []berthv1.PolicyError) string {
 		b.WriteString(e.Message)
 	}
 	return b.String()
+}
+
+// ValidatePolicy is the check of the validating webhook for an
+// AttachmentPolicy: one field error on spec.rego per compile error, each
+// giving its line and column. An empty list admits the object.
+func ValidatePolicy(p *berthv1.AttachmentPolicy) field.ErrorList {
+	var out field.ErrorList
+	path := field.NewPath("spec", "rego")
+	for _, e := range Validate(p.Spec.Rego) {
+		msg := e.Message
+		if e.Line > 0 {
+			msg = fmt.Sprintf("line %d, column %d: %s", e.Line, e.Column, e.Message)
+		}
+		out = append(out, field.Invalid(path, "(Rego source)", msg))
+	}
+	return out
 }

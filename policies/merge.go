@@ -187,8 +187,8 @@ func denyOutput(rs rego.ResultSet) ([]string, error) {
 	return msgs, nil
 }
 
-// field is a decided value and the policy that decided it.
-type field[T any] struct {
+// decidedField is a decided value and the policy that decided it.
+type decidedField[T any] struct {
 	value  T
 	policy string
 	set    bool
@@ -197,10 +197,10 @@ type field[T any] struct {
 // merged is the state of one interface across policies.
 type merged struct {
 	iface     string
-	network   field[string]
-	pools     field[pools]
-	staticIPs field[[]string]
-	mac       field[string]
+	network   decidedField[string]
+	pools     decidedField[pools]
+	staticIPs decidedField[[]string]
+	mac       decidedField[string]
 }
 
 // merger applies the merge rule of DESIGN.md: policies are added in
@@ -212,7 +212,7 @@ type merger struct {
 	in           *Input
 	byIface      map[string]*merged
 	order        []string // interfaces in the order first decided
-	defaultRoute field[string]
+	defaultRoute decidedField[string]
 	denials      []Denial
 	policies     []string
 }
@@ -230,7 +230,7 @@ func (m *merger) contributed(policy string) {
 // add merges one policy's output.
 func (m *merger) add(policy string, d decided) {
 	if d.defaultRoute != "" && !m.defaultRoute.set {
-		m.defaultRoute = field[string]{value: d.defaultRoute, policy: policy, set: true}
+		m.defaultRoute = decidedField[string]{value: d.defaultRoute, policy: policy, set: true}
 		m.contributed(policy)
 	}
 	// First merge the policy with itself: two elements for one interface
@@ -284,18 +284,18 @@ func (m *merger) add(policy string, d decided) {
 }
 
 // setOnce sets f, or returns name if f already holds a different value.
-func setOnce[T any](f *field[T], v T, policy, name string, equal func(a, b T) bool) string {
+func setOnce[T any](f *decidedField[T], v T, policy, name string, equal func(a, b T) bool) string {
 	if f.set {
 		if equal(f.value, v) {
 			return ""
 		}
 		return name
 	}
-	*f = field[T]{value: v, policy: policy, set: true}
+	*f = decidedField[T]{value: v, policy: policy, set: true}
 	return ""
 }
 
-func fill[T any](dst *field[T], src field[T]) bool {
+func fill[T any](dst *decidedField[T], src decidedField[T]) bool {
 	if dst.set || !src.set {
 		return false
 	}

@@ -10,18 +10,23 @@ namespace_annotations := object.get(input, ["namespace", "annotations"], {})
 
 namespace_labels := object.get(input, ["namespace", "labels"], {})
 
+# requested_networks is input.requestedNetworks, [] when absent or null.
+requested_networks := input.requestedNetworks if is_array(input.requestedNetworks)
+
+else := []
+
 # requested maps each interface the pod asks for to its request
 # (input.requestedNetworks, in the order Multus creates them).
-requested[r.interface] := r if some r in input.requestedNetworks
+requested[r.interface] := r if some r in requested_networks
 
 # requested_interfaces lists them in order, for messages.
-requested_interfaces := [r.interface | some r in input.requestedNetworks]
+requested_interfaces := [r.interface | some r in requested_networks]
 
 # berth_network(key) holds when Berth serves the network namespace/name.
 berth_network(key) if input.networks[key].berth == true
 
 # berth_requested lists the requested interfaces on Berth networks, in order.
-berth_requested := [r.interface | some r in input.requestedNetworks; berth_network(r.network)]
+berth_requested := [r.interface | some r in requested_networks; berth_network(r.network)]
 
 # interfaces_text names the pod's interfaces for a message.
 interfaces_text := concat(", ", requested_interfaces) if count(requested_interfaces) > 0

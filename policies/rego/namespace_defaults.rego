@@ -26,7 +26,7 @@ where(key) := sprintf("namespace %q: annotation %s", [input.namespace.name, key]
 
 networks_value := lib.namespace_annotations[networks_key]
 
-applies if count(input.requestedNetworks) == 0
+applies if count(lib.requested_networks) == 0
 
 # raw_elements are the elements as written, each {"name", "namespace"?,
 # "interface"?}, from either form.
@@ -133,7 +133,7 @@ pool_entries := [pools_value] if is_object(pools_value)
 else := pools_value if is_array(pools_value)
 
 # The pod's Berth networks: those it requests, else the namespace's.
-pod_networks := [{"interface": r.interface, "network": r.network} | some r in input.requestedNetworks; lib.berth_network(r.network)] if not applies
+pod_networks := [{"interface": r.interface, "network": r.network} | some r in lib.requested_networks; lib.berth_network(r.network)] if not applies
 
 else := [n | some n in default_networks; lib.berth_network(n.network)]
 

@@ -14,7 +14,7 @@ attachments contains object.union(object.union(
 	{"interface": r.interface, "network": r.network},
 	mac(r),
 ), static_ips(r)) if {
-	some r in input.requestedNetworks
+	some r in lib.requested_networks
 	lib.berth_network(r.network)
 }
 
@@ -27,7 +27,7 @@ static_ips(r) := {"staticIPs": [split(ip, "/")[0] | some ip in r.ips]} if count(
 
 else := {}
 
-routed := [r.interface | some r in input.requestedNetworks; r.defaultRoute]
+routed := [r.interface | some r in lib.requested_networks; r.defaultRoute]
 
 default_route := routed[0] if count(routed) == 1
 

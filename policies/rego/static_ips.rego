@@ -21,14 +21,14 @@ deny contains sprintf("%s: %s", [label, hint]) if {
 
 deny contains sprintf("k8s.v1.cni.cncf.io/networks: ips of interface %s: %s", [r.interface, hint]) if {
 	not allowed
-	some r in input.requestedNetworks
+	some r in lib.requested_networks
 	count(object.get(r, "ips", [])) > 0
 	not r["default"]
 }
 
 deny contains sprintf("v1.multus-cni.io/default-network: ips: %s", [hint]) if {
 	not allowed
-	some r in input.requestedNetworks
+	some r in lib.requested_networks
 	count(object.get(r, "ips", [])) > 0
 	r["default"]
 }
