@@ -99,6 +99,10 @@ func normalize(r netlink.Route) netlink.Route {
 		}
 		r.Dst = defaultDst(v4)
 	}
+	// The kernel gives IPv6 routes metric 1024 when none is asked for.
+	if r.Priority == 0 && r.Dst.IP.To4() == nil {
+		r.Priority = 1024
+	}
 	return r
 }
 

@@ -2,17 +2,25 @@ package e2e
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/netip"
+	"sort"
 	"strings"
 	"testing"
 
 	"github.com/containernetworking/cni/pkg/types"
 	current "github.com/containernetworking/cni/pkg/types/100"
+	"github.com/containernetworking/plugins/pkg/netlinksafe"
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
 
 	"github.com/berth-io/berth/api/assignment"
 	"github.com/berth-io/berth/api/cniconf"
+	"github.com/berth-io/berth/cni/coordinator"
 	"github.com/berth-io/berth/tests/multus"
 	"github.com/berth-io/berth/tests/netsim"
 )
@@ -132,4 +140,125 @@ func cniError(t *testing.T, err error) *types.Error {
 		t.Fatalf("expected a CNI error object, got %T: %v", err, err)
 	}
 	return te
+}
+
+// routeTable lists a table of the namespace as "dst [via gw] dev name",
+// sorted, leaving out the kernel's per-link IPv6 link-local and multicast
+// routes.
+func routeTable(t *testing.T, n *netsim.NS, fam, table int) []string {
+	t.Helper()
+	var out []string
+	err := n.Do(func() error {
+		routes, err := netlinksafe.RouteListFiltered(fam, &netlink.Route{Table: table}, netlink.RT_FILTER_TABLE)
+		if err != nil {
+			return err
+		}
+		for _, r := range routes {
+			if r.Table != table || r.Type != unix.RTN_UNICAST {
+				continue
+			}
+			dst := "default"
+			if r.Dst != nil {
+				if ones, _ := r.Dst.Mask.Size(); ones > 0 {
+					dst = r.Dst.String()
+				}
+				if r.Dst.IP.To4() == nil && (r.Dst.IP.IsLinkLocalUnicast() || r.Dst.IP.IsMulticast()) {
+					continue
+				}
+			}
+			s := dst
+			if r.Gw != nil {
+				s += " via " + r.Gw.String()
+			}
+			link, err := netlink.LinkByIndex(r.LinkIndex)
+			if err != nil {
+				return err
+			}
+			out = append(out, s+" dev "+link.Attrs().Name)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("listing table %d in %s: %v", table, n.Name, err)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// rules lists the namespace's rules other than the kernel's defaults as
+// "pref: [from src] [to dst] lookup table".
+func rules(t *testing.T, n *netsim.NS, fam int) []string {
+	t.Helper()
+	var out []string
+	err := n.Do(func() error {
+		rs, err := netlinksafe.RuleList(fam)
+		if err != nil {
+			return err
+		}
+		for _, r := range rs {
+			if r.Table == unix.RT_TABLE_LOCAL || r.Table == unix.RT_TABLE_MAIN || r.Table == unix.RT_TABLE_DEFAULT {
+				continue
+			}
+			s := fmt.Sprintf("%d:", r.Priority)
+			if r.Src != nil {
+				s += " from " + r.Src.String()
+			}
+			if r.Dst != nil {
+				s += " to " + r.Dst.String()
+			}
+			out = append(out, s+fmt.Sprintf(" lookup %d", r.Table))
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("listing rules in %s: %v", n.Name, err)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func linkIndex(t *testing.T, n *netsim.NS, name string) int {
+	t.Helper()
+	var idx int
+	err := n.Do(func() error {
+		l, err := netlink.LinkByName(name)
+		if err != nil {
+			return err
+		}
+		idx = l.Attrs().Index
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("finding %s in %s: %v", name, n.Name, err)
+	}
+	return idx
+}
+
+func hasLink(t *testing.T, n *netsim.NS, name string) bool {
+	t.Helper()
+	found := false
+	err := n.Do(func() error {
+		_, err := netlink.LinkByName(name)
+		found = err == nil
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return found
+}
+
+func equalLists(t *testing.T, what string, got, want []string) {
+	t.Helper()
+	sort.Strings(want)
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("%s:\n got: %q\nwant: %q", what, got, want)
+	}
+}
+
+// hostVeth is the name berth-coordinator gives the host side of a pod's
+// underlay veth (the container ID is the driver's).
+func hostVeth(pod multus.PodRef, ifName string) string {
+	sum := sha256.Sum256([]byte(pod.ContainerID() + "/" + ifName))
+	return coordinator.HostVethPrefix + hex.EncodeToString(sum[:])[:12]
 }

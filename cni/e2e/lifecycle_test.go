@@ -1,0 +1,154 @@
+package e2e
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
+
+	"github.com/berth-io/berth/tests/multus"
+	"github.com/berth-io/berth/tests/netsim"
+)
+
+// debianCNI holds Debian's containernetworking-plugins (spec up to 1.0.0).
+const debianCNI = "/usr/lib/cni"
+
+// ADD, CHECK, ADD again, DEL, DEL again and DEL of a pod never added, at
+// every spec version: the reference plugins of `make bins` for 1.1.0,
+// Debian's for the older versions. The underlay host side is exactly what
+// ADD says and is gone after DEL.
+func TestLifecycleEverySpecVersion(t *testing.T) {
+	u := newUnderlay(t, 1)
+	node := u.Nodes[0]
+	for _, tc := range []struct {
+		version string
+		debian  bool
+	}{
+		{"0.3.1", true},
+		{"0.4.0", true},
+		{"1.0.0", true},
+		{"1.1.0", false},
+	} {
+		t.Run(tc.version, func(t *testing.T) {
+			rt := runtimeOn(t, node)
+			if tc.debian {
+				if _, err := os.Stat(filepath.Join(debianCNI, "macvlan")); err != nil {
+					if os.Getenv("CI") == "true" {
+						t.Fatalf("Debian's containernetworking-plugins missing (%v): `make deps`", err)
+					}
+					t.Skipf("Debian's containernetworking-plugins missing (%v): `make deps`", err)
+				}
+				rt.BinDirs = []string{binDirs[0], debianCNI}
+			}
+			coord := map[string]any{"mode": "underlay", "serviceCIDRs": serviceCIDRs, "podCIDRs": podCIDRs, "detectGateway": true, "detectIPConflict": true, "podMACPrefix": "0a:1b"}
+			a := attachment(macvlanChain(tc.version, coord), iface("eth0", true, "10.6.1.30/16", "fd00:6::1:30/64"))
+			pod := netsim.NewNS(t, "berth-pod")
+			ref := podRef("life")
+			ctx := t.Context()
+			res, err := rt.Add(ctx, ref, pod.Path, a)
+			if err != nil {
+				t.Fatalf("ADD: %v", err)
+			}
+			if got := macOf(t, pod, "eth0"); got != "0a:1b:0a:06:01:1e" {
+				t.Errorf("eth0 MAC %s, want the prefix and 10.6.1.30: 0a:1b:0a:06:01:1e", got)
+			}
+			if len(res.Interfaces) > 0 && res.Interfaces[0].Mac != "0a:1b:0a:06:01:1e" {
+				t.Errorf("result reports MAC %s, want 0a:1b:0a:06:01:1e", res.Interfaces[0].Mac)
+			}
+			veth := hostVeth(ref, "eth0")
+			equalLists(t, "node rules", rules(t, node, netlink.FAMILY_ALL), []string{
+				"1000: to 10.6.1.30/32 lookup 500", "1000: to fd00:6::1:30/128 lookup 500",
+			})
+			host := append(routeTable(t, node, netlink.FAMILY_V4, 500), routeTable(t, node, netlink.FAMILY_V6, 500)...)
+			equalLists(t, "node table 500", host, []string{"10.6.1.30/32 dev " + veth, "fd00:6::1:30/128 via fe80::2 dev " + veth})
+			equalLists(t, "pod main table", routeTable(t, pod, netlink.FAMILY_V4, unix.RT_TABLE_MAIN), []string{
+				"10.244.0.0/16 via 169.254.200.1 dev veth0",
+				"10.6.0.0/16 dev eth0",
+				"10.6.0.10/32 via 169.254.200.1 dev veth0",
+				"10.96.0.0/16 via 169.254.200.1 dev veth0",
+				"169.254.200.1/32 dev veth0",
+				"default via 10.6.0.1 dev eth0",
+			})
+			equalLists(t, "pod main table (IPv6)", routeTable(t, pod, netlink.FAMILY_V6, unix.RT_TABLE_MAIN), []string{
+				"default via fd00:6::1 dev eth0",
+				"fd00:6::/64 dev eth0",
+				"fd00:6::10/128 via fe80::1 dev veth0",
+				"fd00:96::/112 via fe80::1 dev veth0",
+			})
+			if tc.version != "0.3.1" {
+				if err := rt.Check(ctx, ref, pod.Path, a); err != nil {
+					t.Errorf("CHECK after ADD: %v", err)
+				}
+			}
+			// The runtime must not ADD twice; if it does, the chain says no
+			// and what the first ADD made still works.
+			if _, err := rt.Add(ctx, ref, pod.Path, a); err == nil {
+				t.Error("second ADD of the same interface succeeded")
+			}
+			pingEventually(t, pod, gw4.Addr().String())
+			pingEventually(t, pod, "10.6.0.10")
+			for i := range 2 {
+				if err := rt.Del(ctx, ref, pod.Path, a); err != nil {
+					t.Fatalf("DEL #%d: %v", i+1, err)
+				}
+			}
+			if hasLink(t, node, veth) || hasLink(t, pod, "eth0") || hasLink(t, pod, "veth0") {
+				t.Error("links left after DEL")
+			}
+			if r := rules(t, node, netlink.FAMILY_ALL); len(r) != 0 {
+				t.Errorf("node rules left after DEL: %q", r)
+			}
+			if r := routeTable(t, node, netlink.FAMILY_V4, 500); len(r) != 0 {
+				t.Errorf("node routes left after DEL: %q", r)
+			}
+			// DEL of a pod never added, with and without its netns.
+			never := netsim.NewNS(t, "berth-pod")
+			if err := rt.Del(ctx, podRef("never"), never.Path, a); err != nil {
+				t.Errorf("DEL of a pod never added: %v", err)
+			}
+			if err := rt.Del(ctx, podRef("gone"), "/run/netns/berth-does-not-exist", a); err != nil {
+				t.Errorf("DEL with a netns that does not exist: %v", err)
+			}
+		})
+	}
+}
+
+// berth-ipam alone returns the same result for the same ADD, and DEL
+// succeeds for a pod never added: it holds no state on the node.
+func TestIPAMIdempotent(t *testing.T) {
+	netsim.RequireRoot(t)
+	rt := &multus.Runtime{BinDirs: binDirs, CacheDir: t.TempDir()}
+	// A bare IPAM configuration, as a runtime would call an IPAM plugin
+	// directly; it touches no netns.
+	a := multus.Attachment{
+		Network: "default/bare", IfName: "net1",
+		Config:  []byte(`{"cniVersion":"1.1.0","name":"bare","type":"berth-ipam","ipam":{"type":"berth-ipam"}}`),
+		CNIArgs: map[string]any{"berth.io/assignment": iface("net1", false, "10.6.1.40/16")},
+	}
+	ctx := t.Context()
+	first, err := rt.Add(ctx, podRef("ipam"), "/run/netns/unused", a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	second, err := rt.Add(ctx, podRef("ipam"), "/run/netns/unused", a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	j1, _ := json.Marshal(first)
+	j2, _ := json.Marshal(second)
+	if string(j1) != string(j2) || !strings.Contains(string(j1), `"10.6.1.40/16"`) {
+		t.Errorf("ADD twice gave %s then %s", j1, j2)
+	}
+	for range 2 {
+		if err := rt.Del(ctx, podRef("ipam"), "/run/netns/unused", a); err != nil {
+			t.Fatalf("DEL: %v", err)
+		}
+	}
+	if err := rt.Del(ctx, podRef("never"), "/run/netns/unused", a); err != nil {
+		t.Fatalf("DEL of a pod never added: %v", err)
+	}
+}
