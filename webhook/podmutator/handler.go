@@ -28,6 +28,8 @@ import (
 	"github.com/berth-io/berth/api/assignment"
 	nadv1 "github.com/berth-io/berth/api/nad/v1"
 	berthv1 "github.com/berth-io/berth/api/v1alpha1"
+	"github.com/berth-io/berth/coordinator"
+	"github.com/berth-io/berth/network"
 	"github.com/berth-io/berth/policies"
 	"github.com/berth-io/berth/webhook/metrics"
 )
@@ -44,8 +46,10 @@ type Dependencies struct {
 	APIReader client.Reader
 	Policies  policies.Evaluator
 	Allocator allocator.Interface
-	// Usage gives live free counts of pools; nil uses the pools' status.
-	Usage PoolUsage
+	// Usage gives live free counts of pools from the allocator's view; nil
+	// (or a pool it does not know) falls back to the pools' status, which
+	// the pool controller updates after the fact.
+	Usage allocator.Usage
 	// Scheme decodes pods.
 	Scheme *runtime.Scheme
 	// Metrics may be nil.
@@ -162,6 +166,9 @@ func (h *Handler) handle(ctx context.Context, req admission.Request) admission.R
 		return admission.Errored(http.StatusInternalServerError, fmt.Errorf("%s: %w", ref, err))
 	}
 
+	if resp := h.checkCoordinator(ctx, ref, p, snap); resp != nil {
+		return *resp
+	}
 	dryRun := req.DryRun != nil && *req.DryRun
 	reserved, resp := h.reserve(ctx, req, pod, p, dryRun)
 	if resp != nil {
@@ -188,6 +195,41 @@ func (h *Handler) handle(ctx context.Context, req admission.Request) admission.R
 		log.V(1).Info("admitted", "interfaces", len(p.attachments), "policies", dec.Policies)
 	}
 	return out
+}
+
+// checkCoordinator refuses a pod attaching to a Network whose pods need
+// berth-coordinator while the Coordinator has not detected the cluster's
+// CIDRs: the pod would start with routes that miss them. 503, as the
+// condition is expected to pass.
+func (h *Handler) checkCoordinator(ctx context.Context, ref string, p *plan, snap *snapshot) *admission.Response {
+	var needs []string
+	var coord *berthv1.Coordinator
+	read := false
+	for _, a := range p.attachments {
+		nw := snap.networkObjs[a.network]
+		if nw == nil {
+			continue
+		}
+		if !read {
+			var err error
+			if coord, err = coordinator.Get(ctx, h.deps.Cache); err != nil {
+				resp := admission.Errored(http.StatusInternalServerError, fmt.Errorf("%s: %w", ref, err))
+				return &resp
+			}
+			read = true
+		}
+		if network.NeedsCoordinator(nw, coord) {
+			needs = append(needs, a.network)
+		}
+	}
+	if len(needs) == 0 {
+		return nil
+	}
+	if err := coordinator.Ready(coord); err != nil {
+		resp := deny(http.StatusServiceUnavailable, "%s: networks %v route through berth-coordinator: %v", ref, needs, err)
+		return &resp
+	}
+	return nil
 }
 
 // evaluate runs the policies and records how long they took.

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -135,6 +136,7 @@ func cluster() []client.Object {
 	return []client.Object{
 		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "default", Labels: map[string]string{"kubernetes.io/metadata.name": "default", "tenant": "a"}}},
 		&corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "node-r1", Labels: map[string]string{"rack": "r1"}}},
+		&berthv1.Coordinator{ObjectMeta: metav1.ObjectMeta{Name: "default"}, Status: berthv1.CoordinatorStatus{Phase: berthv1.CoordinatorSynced}},
 		&corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "node-r2", Labels: map[string]string{"rack": "r2"}}},
 		&berthv1.Network{ObjectMeta: metav1.ObjectMeta{Name: "storage", Namespace: "default"}, Spec: berthv1.NetworkSpec{
 			CNIType: berthv1.CNITypeMacvlan, Macvlan: &berthv1.MacvlanConfig{MasterConfig: berthv1.MasterConfig{Master: []string{"eth1"}}},
@@ -172,10 +174,17 @@ func pool(name, subnet string, edit func(*berthv1.IPPoolSpec)) *berthv1.IPPool {
 	return p
 }
 
-func newHandler(t *testing.T, eval policies.Evaluator, alloc allocator.Interface) *Handler {
+func newHandler(t *testing.T, eval policies.Evaluator, alloc allocator.Interface, extra ...client.Object) *Handler {
 	t.Helper()
 	s := scheme(t)
-	c := fake.NewClientBuilder().WithScheme(s).WithObjects(cluster()...).Build()
+	objs := cluster()
+	for _, e := range extra { // replace objects of the same name
+		objs = slices.DeleteFunc(objs, func(o client.Object) bool {
+			return o.GetName() == e.GetName() && fmt.Sprintf("%T", o) == fmt.Sprintf("%T", e)
+		})
+		objs = append(objs, e)
+	}
+	c := fake.NewClientBuilder().WithScheme(s).WithObjects(objs...).WithStatusSubresource(&berthv1.Coordinator{}).Build()
 	h, err := New(Dependencies{Cache: c, APIReader: c, Policies: eval, Allocator: alloc, Scheme: s,
 		ServiceAccount: berthSA, ExemptNamespaces: []string{"kube-system", "berth-system"}})
 	if err != nil {
@@ -672,5 +681,25 @@ func TestPolicyInput(t *testing.T) {
 	}
 	if p := in.Pools["rack1-v4"]; !p.NodeBound {
 		t.Errorf("rack1-v4 summary %+v", p)
+	}
+}
+
+func TestCoordinatorNotReady(t *testing.T) {
+	notReady := &berthv1.Coordinator{ObjectMeta: metav1.ObjectMeta{Name: "default"},
+		Status: berthv1.CoordinatorStatus{Phase: berthv1.CoordinatorNotReady, Reason: "no source of the cluster's pod CIDRs found"}}
+	alloc := newFakeAllocator()
+	h := newHandler(t, &fakeEvaluator{dec: decision(policies.Attachment{Network: "default/storage", Interface: "net1", Policy: "p"})}, alloc, notReady)
+	resp := h.Handle(t.Context(), request(podJSON(nil, "")))
+	want := `pod "default/web-*": networks [default/storage] route through berth-coordinator: Coordinator "default" is not ready, so the cluster's pod and service CIDRs berth-coordinator routes are unknown: no source of the cluster's pod CIDRs found`
+	if resp.Allowed || resp.Result.Code != 503 || resp.Result.Message != want {
+		t.Fatalf("got allowed=%v %+v\nwant 503 %q", resp.Allowed, resp.Result, want)
+	}
+	if len(alloc.requests) != 0 {
+		t.Errorf("reserved before checking the Coordinator: %v", alloc.requests)
+	}
+	// A NetworkAttachmentDefinition Berth did not generate needs no coordinator.
+	h = newHandler(t, &fakeEvaluator{dec: decision(policies.Attachment{Network: "default/plain", Interface: "net1", Policy: "p"})}, alloc, notReady)
+	if resp := h.Handle(t.Context(), request(podJSON(nil, ""))); !resp.Allowed {
+		t.Fatalf("denied: %v", resp.Result)
 	}
 }

@@ -17,13 +17,6 @@ import (
 	"github.com/berth-io/berth/policies"
 )
 
-// PoolUsage gives live address counts of a pool, from the allocator's view of
-// its IPAllocations. The pools' status, which the pool controller updates
-// after the fact, is the fallback when it is nil or does not know the pool.
-type PoolUsage interface {
-	Usage(pool string) (total, allocated int64, ok bool)
-}
-
 // snapshot is the cluster state one admission decides on, read from the
 // informer caches: the objects are shared with the cache and never modified.
 type snapshot struct {
@@ -31,7 +24,9 @@ type snapshot struct {
 	// networks holds Networks and NetworkAttachmentDefinitions by
 	// namespace/name; a Network wins over the NAD it generated.
 	networks map[string]policies.NetworkSummary
-	pools    map[string]*berthv1.IPPool
+	// networkObjs are the Networks by namespace/name.
+	networkObjs map[string]*berthv1.Network
+	pools       map[string]*berthv1.IPPool
 	// summaries are the pools as the policies see them, for this pod.
 	summaries map[string]policies.PoolSummary
 }
@@ -43,10 +38,11 @@ func (h *Handler) readSnapshot(ctx context.Context, pod *corev1.Pod) (*snapshot,
 		return nil, err
 	}
 	s := &snapshot{
-		namespace: ns,
-		networks:  map[string]policies.NetworkSummary{},
-		pools:     map[string]*berthv1.IPPool{},
-		summaries: map[string]policies.PoolSummary{},
+		namespace:   ns,
+		networks:    map[string]policies.NetworkSummary{},
+		networkObjs: map[string]*berthv1.Network{},
+		pools:       map[string]*berthv1.IPPool{},
+		summaries:   map[string]policies.PoolSummary{},
 	}
 	// The listed objects belong to the cache: read-only from here on.
 	var nads nadv1.NetworkAttachmentDefinitionList
@@ -69,6 +65,7 @@ func (h *Handler) readSnapshot(ctx context.Context, pod *corev1.Pod) (*snapshot,
 	for i := range nets.Items {
 		n := &nets.Items[i]
 		key := n.Namespace + "/" + n.Name
+		s.networkObjs[key] = n
 		sum := policies.NetworkSummary{Namespace: n.Namespace, Name: n.Name, CNIType: string(n.Spec.CNIType), Berth: true}
 		// The generated NAD carries the resource name; the Network has it
 		// before the controller has written the NAD.

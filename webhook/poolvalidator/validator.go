@@ -8,6 +8,7 @@ package poolvalidator
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/netip"
@@ -20,6 +21,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
+	"github.com/berth-io/berth/allocator"
 	"github.com/berth-io/berth/allocator/ranges"
 	berthv1 "github.com/berth-io/berth/api/v1alpha1"
 	"github.com/berth-io/berth/webhook/metrics"
@@ -27,9 +29,6 @@ import (
 
 // Name is the webhook's name in metrics.
 const Name = "ippool-validate"
-
-// PoolField is the IPAllocation field selecting the allocations of a pool.
-const PoolField = "spec.pool"
 
 // maxNamed bounds the addresses and pods a denial lists.
 const maxNamed = 5
@@ -189,32 +188,24 @@ func (v *Validator) checkInUse(ctx context.Context, pool *berthv1.IPPool, compil
 	return &resp
 }
 
-// checkDelete refuses deleting a pool with addresses in use.
+// checkDelete refuses deleting a pool with addresses in use, with the
+// allocator's own check (the pool controller's finalizer gives the same
+// answer to a deletion that got past the webhook).
 func (v *Validator) checkDelete(ctx context.Context, name string) admission.Response {
-	allocs, err := v.allocations(ctx, name)
-	if err != nil {
-		return admission.Errored(http.StatusInternalServerError, fmt.Errorf("ippool %q: %w", name, err))
-	}
-	if len(allocs) == 0 {
+	err := allocator.CheckPoolDeletion(ctx, v.Allocations, name)
+	switch {
+	case err == nil:
 		return admission.Allowed("")
+	case errors.Is(err, allocator.ErrPoolInUse):
+		return admission.Response{AdmissionResponse: admissionv1.AdmissionResponse{Allowed: false, Result: conflict(err.Error())}}
+	default:
+		return admission.Errored(http.StatusInternalServerError, err)
 	}
-	pods := map[string]bool{}
-	var list []string
-	for i := range allocs {
-		h := holder(&allocs[i])
-		if !pods[h] {
-			pods[h] = true
-			list = append(list, h)
-		}
-	}
-	sort.Strings(list)
-	return admission.Response{AdmissionResponse: admissionv1.AdmissionResponse{Allowed: false, Result: conflict(
-		fmt.Sprintf("ippool %q has %d addresses in use, held by %s; delete those pods or set spec.disable first", name, len(allocs), named(list)))}}
 }
 
 func (v *Validator) allocations(ctx context.Context, pool string) ([]berthv1.IPAllocation, error) {
 	var list berthv1.IPAllocationList
-	if err := v.Allocations.List(ctx, &list, client.MatchingFields{PoolField: pool}); err != nil {
+	if err := v.Allocations.List(ctx, &list, client.MatchingFields{allocator.PoolField: pool}); err != nil {
 		return nil, fmt.Errorf("listing the IPAllocations of the pool: %w", err)
 	}
 	return list.Items, nil

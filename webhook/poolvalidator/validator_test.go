@@ -15,6 +15,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
+	"github.com/berth-io/berth/allocator"
 	berthv1 "github.com/berth-io/berth/api/v1alpha1"
 )
 
@@ -42,7 +43,7 @@ func newValidator(t *testing.T, objs ...client.Object) *Validator {
 		t.Fatal(err)
 	}
 	c := fake.NewClientBuilder().WithScheme(s).WithObjects(objs...).
-		WithIndex(&berthv1.IPAllocation{}, PoolField, func(o client.Object) []string { return []string{o.(*berthv1.IPAllocation).Spec.Pool} }).
+		WithIndex(&berthv1.IPAllocation{}, allocator.PoolField, func(o client.Object) []string { return []string{o.(*berthv1.IPAllocation).Spec.Pool} }).
 		Build()
 	return New(c, c, s, nil)
 }
@@ -179,7 +180,7 @@ func TestDelete(t *testing.T) {
 		t.Fatalf("deleting an idle pool denied: %s", resp.Result.Message)
 	}
 	resp = v.Handle(t.Context(), admission.Request{AdmissionRequest: admissionv1.AdmissionRequest{Operation: admissionv1.Delete, Name: "busy"}})
-	want := `ippool "busy" has 8 addresses in use, held by ipallocation busy.10.6.0.99, pod default/web-0, pod default/web-1, pod default/web-2, pod default/web-3 and 2 more; delete those pods or set spec.disable first`
+	want := `ippool "busy" still has 8 allocated address(es), held by default/web-0, default/web-1, default/web-2, default/web-3, default/web-4 and 1 more pod(s): delete those pods (or scale their StatefulSets down) first`
 	if resp.Allowed || resp.Result.Code != 409 || resp.Result.Message != want {
 		t.Fatalf("got allowed=%v %+v\nwant 409 %q", resp.Allowed, resp.Result, want)
 	}
