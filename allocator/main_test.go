@@ -15,6 +15,7 @@ import (
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/berth-io/berth/allocator"
 	berthv1 "github.com/berth-io/berth/api/v1alpha1"
@@ -25,7 +26,11 @@ import (
 // for the allocator alone) serves every test of the package.
 var cp *controlplane.ControlPlane
 
-func TestMain(m *testing.M) { os.Exit(controlplane.Main(m, controlplane.Options{}, &cp)) }
+func TestMain(m *testing.M) {
+	// controller-runtime's cache logs through its global logger.
+	ctrllog.SetLogger(logr.Discard())
+	os.Exit(controlplane.Main(m, controlplane.Options{}, &cp))
+}
 
 // instance is one allocator replica, as one webhook pod runs it: its own
 // client, its own informer cache, its own view.
