@@ -9,6 +9,10 @@ import (
 	"testing"
 	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	"sigs.k8s.io/yaml"
+
 	"github.com/berth-io/berth/deviceplugin/kubelettest"
 	"github.com/berth-io/berth/deviceplugin/sysfs/sysfstest"
 )
@@ -117,5 +121,71 @@ func TestServesUntilSignalled(t *testing.T) {
 	// stderr is written by the (now finished) command only.
 	if !strings.Contains(stderr.String(), "resource selects no VF") {
 		t.Errorf("no warning about the empty resource:\n%s", stderr.String())
+	}
+}
+
+// TestShippedManifests runs the DaemonSet's arguments and the ConfigMap's
+// configuration through the command, and checks the mounts match the paths.
+func TestShippedManifests(t *testing.T) {
+	var ds appsv1.DaemonSet
+	readManifest(t, "daemonset.yaml", &ds)
+	var cm corev1.ConfigMap
+	readManifest(t, "configmap.yaml", &cm)
+
+	c := ds.Spec.Template.Spec.Containers[0]
+	flags := map[string]string{}
+	for _, a := range c.Args {
+		name, value, ok := strings.Cut(strings.TrimPrefix(a, "-"), "=")
+		if !ok {
+			t.Fatalf("argument %q: write -flag=value", a)
+		}
+		flags[name] = value
+	}
+	mounts := map[string]string{}
+	for _, m := range c.VolumeMounts {
+		mounts[m.MountPath] = m.Name
+	}
+	if vol := mounts[filepath.Dir(flags["config"])]; vol != "config" {
+		t.Errorf("-config=%s is not in the ConfigMap's mount (%v)", flags["config"], mounts)
+	}
+	if _, ok := cm.Data[filepath.Base(flags["config"])]; !ok {
+		t.Errorf("the ConfigMap has no key %s", filepath.Base(flags["config"]))
+	}
+	if cm.Name != ds.Spec.Template.Spec.Volumes[1].ConfigMap.Name {
+		t.Errorf("DaemonSet mounts ConfigMap %q, the manifest is %q", ds.Spec.Template.Spec.Volumes[1].ConfigMap.Name, cm.Name)
+	}
+	if mounts[flags["device-plugin-dir"]] != "device-plugins" || mounts[flags["sysfs"]] != "sys" {
+		t.Errorf("device plugin dir or sysfs not mounted where the flags say: %v", mounts)
+	}
+	if !ds.Spec.Template.Spec.HostNetwork {
+		t.Error("without hostNetwork sysfs hides the host's interfaces")
+	}
+
+	// The shipped configuration, with the shipped flags, on the fake tree.
+	tree, _, _ := setup(t, twoResources)
+	cfg := filepath.Join(t.TempDir(), "config.json")
+	if err := os.WriteFile(cfg, []byte(cm.Data["config.json"]), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	args := append(append([]string{}, c.Args...), "-config="+cfg, "-sysfs="+tree.Root, "-dry-run")
+	var stdout, stderr bytes.Buffer
+	if code := run(context.Background(), args, &stdout, &stderr); code != 0 {
+		t.Fatalf("the shipped arguments and configuration fail (exit %d): %s", code, stderr.String())
+	}
+	for _, want := range []string{"berth.io/sriov_netdevice  0000:80:00.0", "berth.io/sriov_dpdk", "berth.io/mlnx_rdma"} {
+		if !strings.Contains(stdout.String(), want) {
+			t.Errorf("dry run with the shipped configuration lacks %q:\n%s", want, stdout.String())
+		}
+	}
+}
+
+func readManifest(t *testing.T, name string, into any) {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join("..", "..", "manifests", "deviceplugin", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := yaml.UnmarshalStrict(data, into); err != nil {
+		t.Fatalf("%s: %v", name, err)
 	}
 }
