@@ -35,6 +35,9 @@ func (d *demo) run(ctx context.Context) error {
 			return err
 		}
 	}
+	if err := d.sriov(ctx); err != nil {
+		return err
+	}
 	step("kubectl get ippools,networks,attachmentpolicies,coordinators")
 	return d.kubectl(ctx, "get", "ippools,networks.berth.io,attachmentpolicies,coordinators", "-A")
 }
