@@ -13,11 +13,14 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
+	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/config"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	crmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
@@ -91,6 +94,15 @@ type Config struct {
 	NodeKubeconfig string
 	// AdmissionTimeout bounds one pod admission inside the webhook.
 	AdmissionTimeout time.Duration
+
+	// Metrics is the registry of Berth's own collectors; nil is
+	// controller-runtime's, which the manager serves on MetricsAddr.
+	// Replicas run in one process (tests) need one each.
+	Metrics prometheus.Registerer
+	// InProcessReplica lets several managers with the same controllers run
+	// in one process (tests, the demo): controller-runtime otherwise refuses
+	// a second controller of the same name.
+	InProcessReplica bool
 }
 
 // Validate checks the Config; errors name the flag.
@@ -184,6 +196,7 @@ func Build(ctx context.Context, cfg Config) (ctrl.Manager, error) {
 		LeaderElectionNamespace: cfg.Namespace,
 		// Replicas hand over quickly when one stops.
 		LeaderElectionReleaseOnCancel: true,
+		Controller:                    config.Controller{SkipNameValidation: ptr.To(cfg.InProcessReplica)},
 		WebhookServer: webhook.NewServer(webhook.Options{
 			Host: cfg.WebhookHost, Port: cfg.WebhookPort, CertDir: cfg.CertDir, TLSOpts: tlsOpts,
 		}),
@@ -231,9 +244,13 @@ func Build(ctx context.Context, cfg Config) (ctrl.Manager, error) {
 		return nil, fmt.Errorf("setting up the Coordinator controller: %w", err)
 	}
 
+	var registry prometheus.Registerer = crmetrics.Registry
+	if cfg.Metrics != nil {
+		registry = cfg.Metrics
+	}
 	if _, err := berthwebhook.Setup(ctx, mgr, berthwebhook.Options{
 		Namespace: cfg.Namespace, ServiceAccount: cfg.Username(), Timeout: cfg.AdmissionTimeout,
-	}, berthwebhook.Dependencies{Policies: engine, Allocator: alloc, Usage: alloc, Metrics: crmetrics.Registry}); err != nil {
+	}, berthwebhook.Dependencies{Policies: engine, Allocator: alloc, Usage: alloc, Metrics: registry}); err != nil {
 		return nil, err
 	}
 
