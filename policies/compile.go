@@ -82,6 +82,9 @@ type module struct {
 	pkg      ast.Ref
 	// has tells which contract rules the module defines.
 	has map[string]bool
+	// readsDecision: the module may read input.decision, so its deny rules
+	// must wait for the merged decision. Others are evaluated in one query.
+	readsDecision bool
 }
 
 // compile parses and compiles one policy. Errors are located in source.
@@ -100,7 +103,25 @@ func (c *compiler) compile(filename, source string) (*module, []berthv1.PolicyEr
 		return nil, located(comp.Errors)
 	}
 	m.compiler = comp
+	m.readsDecision = readsDecision(mod)
 	return m, nil
+}
+
+// readsDecision tells whether a module may read input.decision: a ref to it,
+// or to input as a whole (which could be passed on and read later).
+func readsDecision(mod *ast.Module) bool {
+	found := false
+	decision := ast.MustParseRef("input.decision")
+	ast.WalkRefs(mod, func(r ast.Ref) bool {
+		if r.HasPrefix(decision) || (r.Equal(ast.InputRootRef)) {
+			found = true
+		}
+		if len(r) >= 2 && r[0].Equal(ast.InputRootDocument) && !ast.IsConstant(r[1].Value) {
+			found = true // input[x]: any key, decision included
+		}
+		return found
+	})
+	return found
 }
 
 // checkContract enforces the shapes of DESIGN.md: attachments and deny are
@@ -166,8 +187,10 @@ func located(err error) []berthv1.PolicyError {
 	return out
 }
 
-// prepare builds the prepared queries of a compiled module: one for the
-// deciding rules, one for deny, each only if the module defines it.
+// prepare builds the prepared queries of a compiled module. decide returns
+// the deciding rules and, when the module does not read input.decision, its
+// deny rules too; deny is the query run after the merge, for modules that do.
+// Either is nil when there is nothing for it to do.
 func (m *module) prepare(ctx context.Context) (decide, deny *rego.PreparedEvalQuery, err error) {
 	pkg := m.pkg.String()
 	opts := func(query string) []func(*rego.Rego) {
@@ -181,20 +204,26 @@ func (m *module) prepare(ctx context.Context) (decide, deny *rego.PreparedEvalQu
 			rego.SetRegoVersion(ast.RegoV1),
 		}
 	}
+	// Comprehensions make an undefined rule an empty list instead of an
+	// undefined query.
+	var parts []string
 	if m.has[ruleAttachments] || m.has[ruleDefaultRoute] {
-		// Comprehensions make an undefined rule an empty list instead of an
-		// undefined query.
-		q := fmt.Sprintf("attachments := [a | some a in %s.%s]; default_route := [r | r := %s.%s]",
-			pkg, ruleAttachments, pkg, ruleDefaultRoute)
-		pq, err := rego.New(opts(q)...).PrepareForEval(ctx)
+		parts = append(parts, fmt.Sprintf("attachments := [a | some a in %s.%s]; default_route := [r | r := %s.%s]",
+			pkg, ruleAttachments, pkg, ruleDefaultRoute))
+	}
+	denyQuery := fmt.Sprintf("deny := [d | some d in %s.%s]", pkg, ruleDeny)
+	if m.has[ruleDeny] && !m.readsDecision {
+		parts = append(parts, denyQuery)
+	}
+	if len(parts) > 0 {
+		pq, err := rego.New(opts(strings.Join(parts, "; "))...).PrepareForEval(ctx)
 		if err != nil {
-			return nil, nil, fmt.Errorf("preparing the query of %s and %s: %w", ruleAttachments, ruleDefaultRoute, err)
+			return nil, nil, fmt.Errorf("preparing the query of the policy's rules: %w", err)
 		}
 		decide = &pq
 	}
-	if m.has[ruleDeny] {
-		q := fmt.Sprintf("deny := [d | some d in %s.%s]", pkg, ruleDeny)
-		pq, err := rego.New(opts(q)...).PrepareForEval(ctx)
+	if m.has[ruleDeny] && m.readsDecision {
+		pq, err := rego.New(opts(denyQuery)...).PrepareForEval(ctx)
 		if err != nil {
 			return nil, nil, fmt.Errorf("preparing the query of %s: %w", ruleDeny, err)
 		}

@@ -556,3 +556,28 @@ func TestMergeRule(t *testing.T) {
 		})
 	}
 }
+
+// TestReadsDecision: deny rules that may read input.decision wait for the
+// merge; the others are evaluated with the deciding rules, in one query.
+func TestReadsDecision(t *testing.T) {
+	tests := []struct {
+		body string
+		want bool
+	}{
+		{`deny contains "x" if input.pod.metadata.name == "a"`, false},
+		{`deny contains "x" if count(input.decision.attachments) > 2`, true},
+		{`deny contains "x" if input["decision"]`, true},
+		{`deny contains "x" if { some k; input[k] == 1 }`, true},
+		{`deny contains "x" if { i := input; i.decision }`, true},
+		{`deny contains "x" if { d := "decision"; input[d] }`, true},
+	}
+	for _, tt := range tests {
+		mod, err := parse("t.rego", "package t\n\n"+tt.body+"\n")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := readsDecision(mod); got != tt.want {
+			t.Errorf("%s: readsDecision = %v, want %v", tt.body, got, tt.want)
+		}
+	}
+}

@@ -19,6 +19,9 @@ import (
 type decided struct {
 	attachments  []partial
 	defaultRoute string // empty: the policy does not decide it
+	// denials of a policy whose deny rules do not read the decision, which
+	// the same query evaluates.
+	denials []string
 }
 
 // partial is one element of a policy's attachments set: the interface and
@@ -59,6 +62,12 @@ func decideOutput(rs rego.ResultSet) (decided, error) {
 			return out, fmt.Errorf("%s: %w", ruleDefaultRoute, err)
 		}
 		out.defaultRoute = s
+	}
+	if _, ok := rs[0].Bindings["deny"]; ok {
+		var err error
+		if out.denials, err = denyOutput(rs); err != nil {
+			return out, err
+		}
 	}
 	return out, nil
 }
@@ -229,6 +238,10 @@ func (m *merger) contributed(policy string) {
 
 // add merges one policy's output.
 func (m *merger) add(policy string, d decided) {
+	for _, msg := range d.denials {
+		m.denials = append(m.denials, Denial{Policy: policy, Message: msg})
+		m.contributed(policy)
+	}
 	if d.defaultRoute != "" && !m.defaultRoute.set {
 		m.defaultRoute = decidedField[string]{value: d.defaultRoute, policy: policy, set: true}
 		m.contributed(policy)

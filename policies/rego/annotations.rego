@@ -33,8 +33,27 @@ deny contains sprintf("%s: %s", [ippools, msg]) if {
 	some msg in list_errors
 }
 
+# list_valid is the cheap check of a well-formed annotation; the messages of
+# list_errors are built only when it fails.
+list_valid if {
+	is_array(list_value)
+	count(list_value) > 0
+	every entry in list_value {
+		valid_entry(entry, true)
+	}
+	count({entry.interface | some entry in list_value}) == count(list_value)
+}
+
+# Never ignore an annotation silently, should the two checks disagree.
+deny contains sprintf("%s: malformed", [ippools]) if {
+	lib.pod_annotations[ippools]
+	not list_valid
+	count(list_errors) == 0
+}
+
 list_errors contains "not valid JSON" if {
 	lib.pod_annotations[ippools]
+	not list_valid
 	not list_value
 }
 
@@ -46,12 +65,14 @@ list_errors contains `must be a JSON list of {"interface":...,"ipv4":[...],"ipv6
 list_errors contains "must list at least one interface" if list_value == []
 
 list_errors contains msg if {
+	not list_valid
 	is_array(list_value)
 	some i, entry in list_value
 	some msg in entry_errors(sprintf("[%d]", [i]), entry, true)
 }
 
 list_errors contains sprintf("[%d].interface: %q is already named by entry %d", [j, entry.interface, i]) if {
+	not list_valid
 	is_array(list_value)
 	some i, first in list_value
 	some j, entry in list_value
@@ -61,8 +82,7 @@ list_errors contains sprintf("[%d].interface: %q is already named by entry %d", 
 
 # by_list maps each interface named in a valid berth.io/ippools to its entry.
 by_list[entry.interface] := entry if {
-	is_array(list_value)
-	count(list_errors) == 0
+	list_valid
 	some entry in list_value
 }
 
@@ -74,12 +94,28 @@ deny contains sprintf("%s: %s", [ippool, msg]) if {
 	some msg in single_errors
 }
 
+single_valid if {
+	valid_entry(single_value, false)
+	not named_by_list(single_value)
+}
+
+# A helper, so that an entry without interface is not named: within `not`,
+# an undefined single_value.interface would make the whole rule undefined.
+named_by_list(entry) if by_list[entry.interface]
+
+deny contains sprintf("%s: malformed", [ippool]) if {
+	lib.pod_annotations[ippool]
+	not single_valid
+	count(single_errors) == 0
+}
+
 single_errors contains "not valid JSON" if {
 	lib.pod_annotations[ippool]
 	not single_value
 }
 
 single_errors contains msg if {
+	not single_valid
 	some msg in entry_errors("", single_value, false)
 }
 
@@ -89,18 +125,43 @@ single_errors contains sprintf("interface %q is also named by %s", [single_value
 
 # by_single maps the interfaces berth.io/ippool applies to to its entry.
 by_single[iface] := single_value if {
-	count(single_errors) == 0
+	single_valid
 	iface := single_value.interface
 }
 
 by_single[iface] := single_value if {
-	count(single_errors) == 0
+	single_valid
 	not single_value.interface
 	some iface in lib.berth_requested
 	not by_list[iface]
 }
 
 # --- entries of both ------------------------------------------------------
+
+# valid_entry(entry, need_interface) holds for a well-formed pool selection.
+valid_entry(entry, need_interface) if {
+	is_object(entry)
+	every k, _ in entry {
+		k in entry_fields
+	}
+	interface_ok(entry, need_interface)
+	count(object.keys(entry) & {"ipv4", "ipv6"}) > 0
+	family_ok(entry, "ipv4", 4)
+	family_ok(entry, "ipv6", 6)
+}
+
+interface_ok(entry, false) if not "interface" in object.keys(entry)
+
+interface_ok(entry, _) if lib.requested[entry.interface]
+
+family_ok(entry, key, _) if not key in object.keys(entry)
+
+family_ok(entry, key, family) if {
+	is_array(entry[key])
+	every name in entry[key] {
+		input.pools[name].family == family
+	}
+}
 
 # entry_errors(where, entry, need_interface) are the problems of one pool
 # selection object; where locates it in the annotation ("" or "[2]").
