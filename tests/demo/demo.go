@@ -39,7 +39,10 @@ func (d *demo) run(ctx context.Context) error {
 		return err
 	}
 	step("kubectl get ippools,networks,attachmentpolicies,coordinators")
-	return d.kubectl(ctx, "get", "ippools,networks.berth.io,attachmentpolicies,coordinators", "-A")
+	if err := d.kubectl(ctx, "get", "ippools,networks.berth.io,attachmentpolicies,coordinators", "-A"); err != nil {
+		return err
+	}
+	return d.networks(ctx)
 }
 
 // apply creates every object of a multi-document YAML file with server-side
