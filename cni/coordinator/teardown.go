@@ -11,7 +11,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/berth-io/berth/api/cniconf"
-	"github.com/berth-io/berth/cni/internal/cnierr"
+	"github.com/berth-io/berth/cni/cnierr"
 )
 
 // teardown is DEL: it needs no state but the container ID, the interface

@@ -11,7 +11,7 @@ import (
 
 	"github.com/containernetworking/cni/pkg/types"
 
-	"github.com/berth-io/berth/cni/internal/cnierr"
+	"github.com/berth-io/berth/cni/cnierr"
 	"github.com/berth-io/berth/tests/netsim"
 )
 

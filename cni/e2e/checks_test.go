@@ -7,7 +7,7 @@ import (
 
 	"github.com/vishvananda/netlink"
 
-	"github.com/berth-io/berth/cni/internal/cnierr"
+	"github.com/berth-io/berth/cni/cnierr"
 	"github.com/berth-io/berth/tests/netsim"
 )
 

@@ -20,7 +20,7 @@ import (
 
 	"github.com/berth-io/berth/api/assignment"
 	"github.com/berth-io/berth/api/cniconf"
-	"github.com/berth-io/berth/cni/internal/cnierr"
+	"github.com/berth-io/berth/cni/cnierr"
 	"github.com/berth-io/berth/cni/internal/k8sargs"
 	"github.com/berth-io/berth/cni/internal/podclient"
 )

@@ -16,7 +16,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	"github.com/berth-io/berth/cni/internal/cnierr"
+	"github.com/berth-io/berth/cni/cnierr"
 	"github.com/berth-io/berth/cni/internal/podclient"
 )
 

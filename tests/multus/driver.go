@@ -18,6 +18,9 @@ import (
 type Driver struct {
 	Client  client.Client
 	Runtime Runtime
+	// ClusterNetwork, when set, is attached as eth0 to pods without a
+	// default-network annotation, as Multus does with its clusterNetwork.
+	ClusterNetwork *Attachment
 }
 
 // Attached is one interface a pod got.
@@ -51,8 +54,9 @@ func Ref(pod *corev1.Pod) PodRef {
 }
 
 // Attachments resolves the pod's delegates as Multus does: the
-// default-network annotation, when set, as eth0; then each element of the
-// networks annotation as its interface, or net<N> counting from 1.
+// default-network annotation, when set, else the cluster network, as eth0;
+// then each element of the networks annotation as its interface, or
+// net<N> counting from 1.
 func (d *Driver) Attachments(ctx context.Context, pod *corev1.Pod) ([]Attachment, error) {
 	var elems []nadv1.NetworkSelectionElement
 	var names []string
@@ -67,6 +71,12 @@ func (d *Driver) Attachments(ctx context.Context, pod *corev1.Pod) ([]Attachment
 		elems = append(elems, def[0])
 		names = append(names, "eth0")
 	}
+	var out []Attachment
+	if len(elems) == 0 && d.ClusterNetwork != nil {
+		eth0 := *d.ClusterNetwork
+		eth0.IfName = "eth0"
+		out = append(out, eth0)
+	}
 	extra, err := nadv1.ParseNetworkSelection(pod.Annotations[nadv1.NetworksAnnotation], pod.Namespace)
 	if err != nil {
 		return nil, fmt.Errorf("pod %s/%s: %w", pod.Namespace, pod.Name, err)
@@ -79,7 +89,6 @@ func (d *Driver) Attachments(ctx context.Context, pod *corev1.Pod) ([]Attachment
 		}
 		names = append(names, name)
 	}
-	out := make([]Attachment, 0, len(elems))
 	for i, e := range elems {
 		nad := &nadv1.NetworkAttachmentDefinition{}
 		getCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
