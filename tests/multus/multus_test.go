@@ -128,7 +128,7 @@ func admittedPod(t *testing.T, name, network, address string) *corev1.Pod {
 	networks, _ := json.Marshal(elems)
 	pod := &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: name, Annotations: map[string]string{
-			assignment.Annotation:     value,
+			assignment.Annotation:    value,
 			nadv1.NetworksAnnotation: string(networks),
 		}},
 		Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Image: "registry.k8s.io/pause:3.10"}}},
