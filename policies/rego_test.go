@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/open-policy-agent/opa/v1/ast"
+	"github.com/open-policy-agent/opa/v1/format"
 	"github.com/open-policy-agent/opa/v1/tester"
 )
 
@@ -58,5 +59,26 @@ func TestShippedRego(t *testing.T) {
 	}
 	if ran == 0 {
 		t.Fatal("the Rego test runner ran no test")
+	}
+}
+
+// TestShippedRegoFormatted keeps the shipped Rego as `opa fmt` writes it.
+func TestShippedRegoFormatted(t *testing.T) {
+	files, err := shippedFiles()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range files {
+		src, err := shippedFS.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, err := format.SourceWithOpts(f, src, format.Opts{RegoVersion: ast.RegoV1})
+		if err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+		if string(out) != string(src) {
+			t.Errorf("%s is not formatted as opa fmt would", f)
+		}
 	}
 }

@@ -83,22 +83,22 @@ element_errors(e) := {sprintf("%v is not a network selection element", [e])} if 
 
 else := {sprintf("%q is not [namespace/]name[@interface]", [e.invalid])} if e.invalid
 
-else := {msg |
+else := ({msg |
 	some msg in [
-		sprintf("name %v is not a valid NetworkAttachmentDefinition name", [object.get(e, "name", null)]) |
-			not dns_subdomain(object.get(e, "name", null))
+	sprintf("name %v is not a valid NetworkAttachmentDefinition name", [object.get(e, "name", null)]) |
+		not dns_subdomain(object.get(e, "name", null))
 	]
 } | {msg |
 	some msg in [
-		sprintf("namespace %v is not a valid namespace name", [e.namespace]) |
-			"namespace" in object.keys(e)
-			not dns_label(e.namespace)
+	sprintf("namespace %v is not a valid namespace name", [e.namespace]) |
+		"namespace" in object.keys(e)
+		not dns_label(e.namespace)
 	]
-} | {msg |
+}) | {msg |
 	some msg in [
-		sprintf("interface %v is not a valid interface name", [e.interface]) |
-			"interface" in object.keys(e)
-			not lib.is_interface_name(e.interface)
+	sprintf("interface %v is not a valid interface name", [e.interface]) |
+		"interface" in object.keys(e)
+		not lib.is_interface_name(e.interface)
 	]
 }
 
@@ -115,7 +115,7 @@ dns_subdomain(s) if {
 
 interface_of(i, e) := e.interface if is_string(e.interface)
 
-else := sprintf("net%d", [i + 1]) if true
+else := sprintf("net%d", [i + 1])
 
 # default_networks are the valid elements as {"interface", "network"}.
 default_networks := [{"interface": interface_of(i, e), "network": sprintf("%s/%s", [object.get(e, "namespace", input.namespace.name), e.name])} |

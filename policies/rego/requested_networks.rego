@@ -10,10 +10,13 @@ import data.berth.lib
 
 networks_annotation := "k8s.v1.cni.cncf.io/networks"
 
-attachments contains object.union(object.union(
-	{"interface": r.interface, "network": r.network},
-	mac(r),
-), static_ips(r)) if {
+attachments contains object.union(
+	object.union(
+		{"interface": r.interface, "network": r.network},
+		mac(r),
+	),
+	static_ips(r),
+) if {
 	some r in lib.requested_networks
 	lib.berth_network(r.network)
 }

@@ -82,15 +82,15 @@ item_errors(where, raw) := {sprintf("%smust be a JSON object", [prefix(where)])}
 
 else := (({sprintf("%skeys %s differ only in case", [prefix(where), concat(" and ", sort([k | some k, _ in raw; lower(k) == lk]))]) | some k, _ in raw; lk := lower(k); ambiguous(raw, lk)} | field_errors(where, norm(raw))) | family_errors(where, norm(raw), 4)) | family_errors(where, norm(raw), 6)
 
-field_errors(where, item) := (({sprintf("%s: %v is not a valid interface name", [path(where, "interface"), item.interface]) | "interface" in object.keys(item); not lib.is_interface_name(item.interface)} | {sprintf("%s: %v is not true or false", [path(where, k), item[k]]) | some k in ["cleangateway", "defaultroute"]; k in object.keys(item); not is_boolean(item[k])}) | {sprintf("%snames no pool: give ipv4, ipv6 or both", [prefix(where)]) | not pool_key(item, 4); not pool_key(item, 6)})
+field_errors(where, item) := ({sprintf("%s: %v is not a valid interface name", [path(where, "interface"), item.interface]) | "interface" in object.keys(item); not lib.is_interface_name(item.interface)} | {sprintf("%s: %v is not true or false", [path(where, k), item[k]]) | some k in ["cleangateway", "defaultroute"]; k in object.keys(item); not is_boolean(item[k])}) | {sprintf("%snames no pool: give ipv4, ipv6 or both", [prefix(where)]) | not pool_key(item, 4); not pool_key(item, 6)}
 
-family_errors(where, item, family) := {sprintf("%s: must be a list of IPPool names", [path(where, pool_key(item, family))]) |
+family_errors(where, item, family) := ({sprintf("%s: must be a list of IPPool names", [path(where, pool_key(item, family))]) |
 	pool_key(item, family)
 	not raw_names(item, family)
 } | {msg |
 	some i, name in raw_names(item, family)
 	msg := pattern_error(sprintf("%s[%d]", [path(where, pool_key(item, family)), i]), name, family)
-} | {msg |
+}) | {msg |
 	plain := [n | some n in raw_names(item, family); not wildcard(n)]
 	some msg in lib.pool_errors(path(where, pool_key(item, family)), family, plain)
 }
