@@ -23,6 +23,7 @@ import (
 	nadv1 "github.com/berth-io/berth/api/nad/v1"
 	berthv1 "github.com/berth-io/berth/api/v1alpha1"
 	"github.com/berth-io/berth/coordinator"
+	coordctrl "github.com/berth-io/berth/coordinator/controller"
 	"github.com/berth-io/berth/network"
 	"github.com/berth-io/berth/network/render"
 	"github.com/berth-io/berth/tests/controlplane"
@@ -63,23 +64,27 @@ func startOnce(t *testing.T) {
 	if err := SetupWithManager(mgr, Options{}); err != nil {
 		t.Fatal(err)
 	}
+	// The real Coordinator controller: CIDR changes travel the whole way,
+	// Coordinator spec -> status -> NADs.
+	if err := coordctrl.SetupWithManager(mgr, coordctrl.Options{NotReadyRetry: time.Second}); err != nil {
+		t.Fatal(err)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- mgr.Start(ctx) }()
 	stopManager = func() error { cancel(); return <-done }
-	// The Coordinator the NADs are rendered from, Synced as its controller
-	// would leave it.
+	// The Coordinator the NADs are rendered from. This control plane has
+	// no kubeadm-config, so the CIDRs are given (podCIDRType none).
 	coord := &berthv1.Coordinator{
 		ObjectMeta: metav1.ObjectMeta{Name: coordinator.Name},
 		Spec: berthv1.CoordinatorSpec{PodCIDRType: berthv1.PodCIDRNone, CoordinatorSettings: berthv1.CoordinatorSettings{
 			Mode: ptr.To(berthv1.CoordinatorAuto), DetectGateway: ptr.To(true),
-		}},
+		}, PodCIDRs: []string{"10.244.0.0/16"}, ServiceCIDRs: []string{"10.96.0.0/16"}},
 	}
 	c := controlplane.Context(t, 30*time.Second)
 	if err := cp.Client.Create(c, coord); err != nil {
 		t.Fatal(err)
 	}
-	setCoordinatorStatus(t, []string{"10.244.0.0/16"}, []string{"10.96.0.0/16"})
 	for _, p := range []*berthv1.IPPool{
 		{ObjectMeta: metav1.ObjectMeta{Name: "ctl-v4"}, Spec: berthv1.IPPoolSpec{Subnet: "10.6.0.0/16", Gateway: ptr.To("10.6.0.1"), Routes: []berthv1.Route{{Dst: "10.7.0.0/16"}}}},
 		{ObjectMeta: metav1.ObjectMeta{Name: "ctl-v6"}, Spec: berthv1.IPPoolSpec{Subnet: "fd00:6::/64", Gateway: ptr.To("fd00:6::1")}},
@@ -90,20 +95,34 @@ func startOnce(t *testing.T) {
 	}
 }
 
-func setCoordinatorStatus(t *testing.T, pod, svc []string) {
+// setCoordinator changes the Coordinator's spec and waits until its
+// controller has synced it (or reported NotReady).
+func setCoordinator(t *testing.T, typ berthv1.PodCIDRType, pod, svc []string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
+	coord := &berthv1.Coordinator{}
 	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
-		coord := &berthv1.Coordinator{}
 		if err := cp.Client.Get(ctx, client.ObjectKey{Name: coordinator.Name}, coord); err != nil {
 			return err
 		}
-		coord.Status = berthv1.CoordinatorStatus{Phase: berthv1.CoordinatorSynced, Reason: "test", PodCIDRs: pod, ServiceCIDRs: svc}
-		return cp.Client.Status().Update(ctx, coord)
+		coord.Spec.PodCIDRType, coord.Spec.PodCIDRs, coord.Spec.ServiceCIDRs = typ, pod, svc
+		return cp.Client.Update(ctx, coord)
 	})
 	if err != nil {
 		t.Error(err)
+		return
+	}
+	for coord.Status.ObservedGeneration != coord.Generation {
+		if ctx.Err() != nil {
+			t.Errorf("the Coordinator controller did not examine generation %d", coord.Generation)
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+		if err := cp.Client.Get(ctx, client.ObjectKey{Name: coordinator.Name}, coord); err != nil {
+			t.Error(err)
+			return
+		}
 	}
 }
 
@@ -356,8 +375,8 @@ func TestCoordinatorAndPoolChangesReachNADs(t *testing.T) {
 	}
 	waitNAD(t, nw, "follows")
 
-	setCoordinatorStatus(t, []string{"10.244.0.0/16", "10.245.0.0/16"}, []string{"10.96.0.0/16"})
-	t.Cleanup(func() { setCoordinatorStatus(t, []string{"10.244.0.0/16"}, []string{"10.96.0.0/16"}) })
+	setCoordinator(t, berthv1.PodCIDRNone, []string{"10.244.0.0/16", "10.245.0.0/16"}, []string{"10.96.0.0/16"})
+	t.Cleanup(func() { setCoordinator(t, berthv1.PodCIDRNone, []string{"10.244.0.0/16"}, []string{"10.96.0.0/16"}) })
 	nad := waitNAD(t, nw, "follows")
 	if !strings.Contains(nad.Spec.Config, "10.245.0.0/16") {
 		t.Errorf("the new pod CIDR is not in the NAD:\n%s", nad.Spec.Config)
@@ -486,6 +505,36 @@ func TestMissingPoolAndCoordinatorConditions(t *testing.T) {
 	})
 	waitStatus(t, nw, "CoordinatorReady=True", func(s *berthv1.NetworkStatus) bool {
 		return meta.IsStatusConditionTrue(s.Conditions, ConditionCoordinatorReady)
+	})
+}
+
+// TestCoordinatorNotReady: while the Coordinator cannot find the cluster's
+// CIDRs the NAD is still written and the Network's status says what its
+// pods are waiting for.
+func TestCoordinatorNotReady(t *testing.T) {
+	startOnce(t)
+	ns := namespace(t)
+	setCoordinator(t, berthv1.PodCIDRCluster, nil, nil)
+	t.Cleanup(func() { setCoordinator(t, berthv1.PodCIDRNone, []string{"10.244.0.0/16"}, []string{"10.96.0.0/16"}) })
+	nw := macvlanNetwork(ns, "waiting")
+	if err := cp.Client.Create(controlplane.Context(t, 10*time.Second), nw); err != nil {
+		t.Fatal(err)
+	}
+	waitNAD(t, nw, "waiting")
+	waitStatus(t, nw, "CoordinatorReady=False", func(s *berthv1.NetworkStatus) bool {
+		cond := meta.FindStatusCondition(s.Conditions, ConditionCoordinatorReady)
+		return s.Phase == berthv1.NetworkReady && cond != nil && cond.Status == metav1.ConditionFalse &&
+			strings.Contains(cond.Message, "kube-system/kubeadm-config not found")
+	})
+	// A network without the coordinator does not wait for it.
+	off := macvlanNetwork(ns, "no-coordinator")
+	off.Spec.Coordinator = &berthv1.NetworkCoordinator{Disabled: true}
+	if err := cp.Client.Create(controlplane.Context(t, 10*time.Second), off); err != nil {
+		t.Fatal(err)
+	}
+	waitStatus(t, off, "CoordinatorReady=True (NotUsed)", func(s *berthv1.NetworkStatus) bool {
+		cond := meta.FindStatusCondition(s.Conditions, ConditionCoordinatorReady)
+		return cond != nil && cond.Status == metav1.ConditionTrue && cond.Reason == "NotUsed"
 	})
 }
 
