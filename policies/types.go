@@ -20,7 +20,8 @@ type Evaluator interface {
 	Evaluate(ctx context.Context, in *Input) (*Decision, error)
 }
 
-// Input is the document policies see as `input`.
+// Input is the document policies see as `input`. Deny rules that read it
+// also find `input.decision`, the merged Decision, added by the engine.
 type Input struct {
 	Operation string                    `json:"operation"`
 	Pod       *corev1.Pod               `json:"pod"`

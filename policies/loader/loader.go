@@ -31,6 +31,9 @@ const DefaultPriority = 100
 // set, so events collapse into one reload.
 var setKey = reconcile.Request{NamespacedName: types.NamespacedName{Name: "attachment-policies"}}
 
+// +kubebuilder:rbac:groups=berth.io,resources=attachmentpolicies,verbs=get;list;watch
+// +kubebuilder:rbac:groups=berth.io,resources=attachmentpolicies/status,verbs=get;update;patch
+
 // Loader feeds Engine. It runs in every replica (no leader election): each
 // replica's webhook evaluates with its own engine.
 type Loader struct {
