@@ -3,6 +3,7 @@ package allocator_test
 import (
 	"context"
 	"fmt"
+	"net/netip"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -22,7 +23,7 @@ import (
 // admissions would.
 const benchParallelism = 8
 
-var benchPools atomic.Int64
+var benchSeq atomic.Int64
 
 // latencies collects per-operation durations and reports throughput and
 // percentiles next to ns/op.
@@ -41,18 +42,39 @@ func (l *latencies) time(f func() error) error {
 	return err
 }
 
-func (l *latencies) report(b *testing.B, unit string, elapsed time.Duration) {
+func (l *latencies) report(b *testing.B, elapsed time.Duration) {
 	slices.Sort(l.all)
 	pct := func(p float64) float64 {
 		return float64(l.all[int(float64(len(l.all)-1)*p)].Microseconds()) / 1000
 	}
-	b.ReportMetric(float64(len(l.all))/elapsed.Seconds(), unit+"/s")
+	b.ReportMetric(float64(len(l.all))/elapsed.Seconds(), "ops/s")
 	b.ReportMetric(pct(0.50), "p50-ms")
 	b.ReportMetric(pct(0.99), "p99-ms")
 }
 
+// parallel runs op b.N times from benchParallelism goroutines per core and
+// reports throughput and latency.
+func parallel(b *testing.B, op func(i int64) error) {
+	var next atomic.Int64
+	lat := &latencies{}
+	b.SetParallelism(benchParallelism)
+	start := time.Now()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			i := next.Add(1) - 1
+			if err := lat.time(func() error { return op(i) }); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+	b.StopTimer()
+	lat.report(b, time.Since(start))
+}
+
 func benchPool(b *testing.B) string {
-	name := fmt.Sprintf("bench-%d", benchPools.Add(1))
+	name := fmt.Sprintf("bench-%d", benchSeq.Add(1))
 	createPool(b, name, berthv1.IPPoolSpec{Subnet: "10.200.0.0/16"})
 	b.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
@@ -67,119 +89,99 @@ func benchRequest(pool string, i int64) allocator.Request {
 	return allocator.Request{Pod: generatedPod("default", "bench-"), AdmissionUID: types.UID(fmt.Sprintf("bench-%d", i)), Interface: "net1", IPv4Pools: []string{pool}}
 }
 
+func instances(b *testing.B, n int) []*instance {
+	insts := make([]*instance, n)
+	for i := range insts {
+		insts[i] = newInstance(b, nil)
+	}
+	return insts
+}
+
+// baselineObject is what the baselines write: a small ConfigMap (a plain
+// built-in object) or an IPAllocation written directly (the same CRD, CEL
+// rules and size as a reservation, without the allocator around it).
+func baselineObject(kind, prefix string, i int64) client.Object {
+	if kind == "configmap" {
+		return &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: fmt.Sprintf("%s%d", prefix, i)}, Data: map[string]string{"ip": "10.200.0.1"}}
+	}
+	addr := netip.AddrFrom4([4]byte{10, 201, byte(i >> 8), byte(i)})
+	pool := prefix + fmt.Sprint(i>>16)
+	return &berthv1.IPAllocation{
+		ObjectMeta: metav1.ObjectMeta{Name: berthv1.AllocationName(pool, addr)},
+		Spec: berthv1.IPAllocationSpec{Pool: pool, IP: addr.String(), Phase: berthv1.AllocationReserved, Interface: "net1",
+			PodRef: &berthv1.PodReference{Namespace: "default", GenerateName: "bench-"}, AdmissionUID: types.UID(fmt.Sprintf("bench-%d", i))},
+	}
+}
+
 // BenchmarkReserve measures Reserve against the local API server with one
 // and two replicas (each with its own client and informers) sharing the
-// load: one IPAllocation Create per op plus the candidate walk.
+// load, next to the baselines of a plain Create in the same run: the
+// allocator's cost is the ratio.
 func BenchmarkReserve(b *testing.B) {
-	for _, n := range []int{1, 2} {
-		b.Run(fmt.Sprintf("replicas=%d", n), func(b *testing.B) {
-			insts := make([]*instance, n)
-			for i := range insts {
-				insts[i] = newInstance(b, nil)
-			}
-			pool := benchPool(b)
-			var next atomic.Int64
-			lat := &latencies{}
-			b.SetParallelism(benchParallelism)
-			start := time.Now()
-			b.ResetTimer()
-			b.RunParallel(func(pb *testing.PB) {
-				for pb.Next() {
-					i := next.Add(1)
-					inst := insts[int(i)%n]
-					if err := lat.time(func() error { _, err := inst.Reserve(context.Background(), benchRequest(pool, i)); return err }); err != nil {
-						b.Error(err)
-						return
-					}
-				}
-			})
-			b.StopTimer()
-			lat.report(b, "reservations", time.Since(start))
-		})
-	}
-}
-
-// BenchmarkRelease measures Release of reservations made beforehand.
-func BenchmarkRelease(b *testing.B) {
-	for _, n := range []int{1, 2} {
-		b.Run(fmt.Sprintf("replicas=%d", n), func(b *testing.B) {
-			insts := make([]*instance, n)
-			for i := range insts {
-				insts[i] = newInstance(b, nil)
-			}
-			pool := benchPool(b)
-			results := reserveMany(context.Background(), insts, b.N, benchParallelism, func(i int) allocator.Request { return benchRequest(pool, int64(i)) })
-			var next atomic.Int64
-			lat := &latencies{}
-			b.SetParallelism(benchParallelism)
-			start := time.Now()
-			b.ResetTimer()
-			b.RunParallel(func(pb *testing.PB) {
-				for pb.Next() {
-					i := next.Add(1) - 1
-					r := results[i]
-					if r.err != nil {
-						b.Error(r.err)
-						return
-					}
-					if err := lat.time(func() error { return insts[int(i)%n].Release(context.Background(), r.res) }); err != nil {
-						b.Error(err)
-						return
-					}
-				}
-			})
-			b.StopTimer()
-			lat.report(b, "releases", time.Since(start))
-		})
-	}
-}
-
-// BenchmarkBaselineCreate is the floor the allocator is compared with: a
-// plain Create (and then Delete) of a small ConfigMap against the same API
-// server with the same concurrency.
-func BenchmarkBaselineCreate(b *testing.B) {
-	for _, op := range []string{"create", "delete"} {
-		b.Run(op, func(b *testing.B) {
+	for _, kind := range []string{"configmap", "ipallocation"} {
+		b.Run("baseline="+kind, func(b *testing.B) {
 			c, err := client.New(cp.Config, client.Options{Scheme: cp.Scheme})
 			if err != nil {
 				b.Fatal(err)
 			}
-			prefix := fmt.Sprintf("baseline-%d-", benchPools.Add(1))
-			obj := func(i int64) *corev1.ConfigMap {
-				return &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: fmt.Sprintf("%s%d", prefix, i)}, Data: map[string]string{"ip": "10.200.0.1"}}
-			}
-			if op == "delete" {
-				for i := int64(0); i < int64(b.N); i++ {
-					if err := c.Create(context.Background(), obj(i)); err != nil {
-						b.Fatal(err)
-					}
-				}
-			}
-			var next atomic.Int64
-			lat := &latencies{}
-			b.SetParallelism(benchParallelism)
-			start := time.Now()
-			b.ResetTimer()
-			b.RunParallel(func(pb *testing.PB) {
-				for pb.Next() {
-					i := next.Add(1) - 1
-					err := lat.time(func() error {
-						if op == "create" {
-							return c.Create(context.Background(), obj(i))
-						}
-						return c.Delete(context.Background(), obj(i))
-					})
-					if err != nil {
-						b.Error(err)
-						return
-					}
-				}
-			})
-			b.StopTimer()
-			lat.report(b, op+"s", time.Since(start))
-			if op == "create" {
-				_ = c.DeleteAllOf(context.Background(), &corev1.ConfigMap{}, client.InNamespace("default"))
-			}
+			prefix := fmt.Sprintf("baseline-%d-", benchSeq.Add(1))
+			parallel(b, func(i int64) error { return c.Create(context.Background(), baselineObject(kind, prefix, i)) })
+			cleanupBaseline(c, kind, prefix)
 		})
+	}
+	for _, n := range []int{1, 2} {
+		b.Run(fmt.Sprintf("replicas=%d", n), func(b *testing.B) {
+			insts := instances(b, n)
+			pool := benchPool(b)
+			parallel(b, func(i int64) error {
+				_, err := insts[int(i)%n].Reserve(context.Background(), benchRequest(pool, i))
+				return err
+			})
+		})
+	}
+}
+
+// BenchmarkRelease measures Release of reservations made beforehand, next
+// to the baselines of a plain Delete.
+func BenchmarkRelease(b *testing.B) {
+	for _, kind := range []string{"configmap", "ipallocation"} {
+		b.Run("baseline="+kind, func(b *testing.B) {
+			c, err := client.New(cp.Config, client.Options{Scheme: cp.Scheme})
+			if err != nil {
+				b.Fatal(err)
+			}
+			prefix := fmt.Sprintf("baseline-%d-", benchSeq.Add(1))
+			for i := int64(0); i < int64(b.N); i++ {
+				if err := c.Create(context.Background(), baselineObject(kind, prefix, i)); err != nil {
+					b.Fatal(err)
+				}
+			}
+			parallel(b, func(i int64) error { return c.Delete(context.Background(), baselineObject(kind, prefix, i)) })
+		})
+	}
+	for _, n := range []int{1, 2} {
+		b.Run(fmt.Sprintf("replicas=%d", n), func(b *testing.B) {
+			insts := instances(b, n)
+			pool := benchPool(b)
+			results := reserveMany(context.Background(), insts, b.N, benchParallelism, func(i int) allocator.Request { return benchRequest(pool, int64(i)) })
+			for _, r := range results {
+				if r.err != nil {
+					b.Fatal(r.err)
+				}
+			}
+			parallel(b, func(i int64) error { return insts[int(i)%n].Release(context.Background(), results[i].res) })
+		})
+	}
+}
+
+func cleanupBaseline(c client.Client, kind, prefix string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if kind == "configmap" {
+		_ = c.DeleteAllOf(ctx, &corev1.ConfigMap{}, client.InNamespace("default"))
+		return
+	}
+	for i := 0; i < 4; i++ {
+		_ = c.DeleteAllOf(ctx, &berthv1.IPAllocation{}, client.MatchingFields{"spec.pool": fmt.Sprintf("%s%d", prefix, i)})
 	}
 }
