@@ -28,6 +28,7 @@ func main() {
 	fs.StringVar(&cfg.CertSecret, "cert-secret", "berth-webhook-tls", "Secret holding the self-managed CA and certificate")
 	fs.StringVar(&dnsNames, "cert-dns-names", "", "comma-separated DNS names of the serving certificate (default: the Service's names)")
 	fs.StringVar(&ips, "cert-ips", "", "comma-separated IP addresses of the serving certificate")
+	fs.BoolVar(&cfg.EnableHTTP2, "enable-http2", false, "serve the webhook over HTTP/2 too (off: HTTP/2 rapid-reset attacks, and one HTTP/2 connection pins admissions to one replica)")
 	fs.StringVar(&cfg.WebhookConfiguration, "webhook-configuration", "berth", "name of the mutating and validating webhook configurations to patch")
 	service := fs.String("service", "berth-webhook", "the webhook's Service, for the default certificate names")
 	fs.StringVar(&cfg.MetricsAddr, "metrics-bind-address", ":8080", "address of /metrics (0 turns it off)")

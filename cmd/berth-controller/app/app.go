@@ -69,6 +69,12 @@ type Config struct {
 	CertIPs      []net.IP
 	// CertCheckInterval: how often replicas re-read the Secret; 0 is 1 min.
 	CertCheckInterval time.Duration
+	// EnableHTTP2 serves the webhook over HTTP/2 too. Off by default, as
+	// kubebuilder projects do since the HTTP/2 rapid-reset attacks; with
+	// HTTP/1.1 the API server also opens several connections under load,
+	// which a Service spreads over the replicas (one HTTP/2 connection would
+	// pin every admission to one replica).
+	EnableHTTP2 bool
 	// WebhookConfiguration names the mutating and validating webhook
 	// configurations whose caBundle is patched (self-managed certificates).
 	WebhookConfiguration string
@@ -175,6 +181,9 @@ func Build(ctx context.Context, cfg Config) (ctrl.Manager, error) {
 	}
 	var cm *certs.Manager
 	var tlsOpts []func(*tls.Config)
+	if !cfg.EnableHTTP2 {
+		tlsOpts = append(tlsOpts, func(c *tls.Config) { c.NextProtos = []string{"http/1.1"} })
+	}
 	if cfg.CertSource == CertsSelfManaged {
 		cm, err = certs.New(direct, certs.Options{
 			Namespace: cfg.Namespace, Name: cfg.CertSecret, DNSNames: cfg.CertDNSNames, IPs: cfg.CertIPs,
