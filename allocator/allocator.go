@@ -262,7 +262,7 @@ func (a *Allocator) reserveFamily(ctx context.Context, req *Request, is4 bool, n
 		}
 		r, err := a.reserveFrom(ctx, req, c, key)
 		if errors.Is(err, ranges.ErrNoFree) {
-			total, allocated, _ := a.view.usage(c.name)
+			total, allocated := a.view.counts(c.name, c.compiled)
 			exhausted.Pools = append(exhausted.Pools, c.name)
 			exhausted.Total += total
 			exhausted.Allocated += allocated

@@ -73,28 +73,37 @@ func parallel(b *testing.B, op func(i int64) error) {
 	lat.report(b, time.Since(start))
 }
 
-func benchPool(b *testing.B) string {
+// benchPool creates a /16 for one round of a benchmark and returns a func
+// that removes it and its allocations. A round is one call of the
+// benchmark function; rounds with growing b.N run back to back, so each
+// cleans up at its end rather than at the benchmark's.
+func benchPool(b *testing.B) (string, func()) {
 	name := fmt.Sprintf("bench-%d", benchSeq.Add(1))
 	createPool(b, name, berthv1.IPPoolSpec{Subnet: "10.200.0.0/16"})
-	b.Cleanup(func() {
+	return name, func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 		defer cancel()
 		_ = cp.Client.DeleteAllOf(ctx, &berthv1.IPAllocation{}, client.MatchingFields{"spec.pool": name})
 		_ = cp.Client.Delete(ctx, &berthv1.IPPool{ObjectMeta: metav1.ObjectMeta{Name: name}})
-	})
-	return name
+	}
 }
 
 func benchRequest(pool string, i int64) allocator.Request {
 	return allocator.Request{Pod: generatedPod("default", "bench-"), AdmissionUID: types.UID(fmt.Sprintf("bench-%d", i)), Interface: "net1", IPv4Pools: []string{pool}}
 }
 
-func instances(b *testing.B, n int) []*instance {
-	insts := make([]*instance, n)
+// instances starts n replicas for one round; stop ends them, so that no
+// informer of an earlier round competes with the next.
+func instances(b *testing.B, n int) (insts []*instance, stop func()) {
+	insts = make([]*instance, n)
 	for i := range insts {
 		insts[i] = newInstance(b, nil)
 	}
-	return insts
+	return insts, func() {
+		for _, inst := range insts {
+			inst.stop()
+		}
+	}
 }
 
 // baselineObject is what the baselines write: a small ConfigMap (a plain
@@ -131,12 +140,14 @@ func BenchmarkReserve(b *testing.B) {
 	}
 	for _, n := range []int{1, 2} {
 		b.Run(fmt.Sprintf("replicas=%d", n), func(b *testing.B) {
-			insts := instances(b, n)
-			pool := benchPool(b)
+			insts, stop := instances(b, n)
+			pool, cleanup := benchPool(b)
 			parallel(b, func(i int64) error {
 				_, err := insts[int(i)%n].Reserve(context.Background(), benchRequest(pool, i))
 				return err
 			})
+			stop()
+			cleanup()
 		})
 	}
 }
@@ -157,12 +168,15 @@ func BenchmarkRelease(b *testing.B) {
 				}
 			}
 			parallel(b, func(i int64) error { return c.Delete(context.Background(), baselineObject(kind, prefix, i)) })
+			cleanupBaseline(c, kind, prefix)
 		})
 	}
 	for _, n := range []int{1, 2} {
 		b.Run(fmt.Sprintf("replicas=%d", n), func(b *testing.B) {
-			insts := instances(b, n)
-			pool := benchPool(b)
+			insts, stop := instances(b, n)
+			pool, cleanup := benchPool(b)
+			defer cleanup()
+			defer stop()
 			results := reserveMany(context.Background(), insts, b.N, benchParallelism, func(i int) allocator.Request { return benchRequest(pool, int64(i)) })
 			for _, r := range results {
 				if r.err != nil {

@@ -323,6 +323,14 @@ func (v *view) stickyAllocations(key string) map[string]stickyRef {
 	return out
 }
 
+// counts measures compiled (the pool's spec, however it was read) against
+// the view's used addresses of pool name.
+func (v *view) counts(name string, compiled *ranges.Pool) (total, allocated int64) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return compiled.Total(), compiled.Used(v.pool(name).set(compiled.Prefix().Addr()))
+}
+
 // usage counts a pool's addresses; ok is false for a pool the view lacks.
 func (v *view) usage(name string) (total, allocated int64, ok bool) {
 	v.mu.Lock()

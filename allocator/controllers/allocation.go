@@ -94,9 +94,9 @@ func (r *allocationReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 	}
 	sticky := alloc.Spec.StickyKey != "" && alloc.DeletionTimestamp == nil
 	if sticky {
-		wanted, err := r.stickyWanted(ctx, r.client, alloc)
-		if err != nil || wanted {
-			// The StatefulSet's own events bring it back here.
+		keep, err := r.stickyKeep(ctx, r.client, alloc)
+		if err != nil || keep {
+			// The StatefulSet's and the pod's own events bring it back here.
 			return ctrl.Result{}, err
 		}
 	}
@@ -115,8 +115,8 @@ func (r *allocationReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 		return r.bind(ctx, alloc, pod, true)
 	}
 	if sticky {
-		wanted, err := r.stickyWanted(ctx, r.apiReader, alloc)
-		if err != nil || wanted {
+		keep, err := r.stickyKeep(ctx, r.apiReader, alloc)
+		if err != nil || keep {
 			return ctrl.Result{}, err
 		}
 	}
@@ -187,18 +187,31 @@ func (r *allocationReconciler) liveHolderByScan(ctx context.Context, alloc *bert
 	}
 }
 
-// stickyWanted reports whether the StatefulSet of a sticky allocation still
-// wants the pod it is kept for.
-func (r *allocationReconciler) stickyWanted(ctx context.Context, reader client.Reader, alloc *berthv1.IPAllocation) (bool, error) {
+// stickyKeep reports whether a sticky allocation no pod holds is kept: its
+// StatefulSet still wants the pod, and that pod, if it exists, was not
+// admitted with other addresses instead (a static address asked for later,
+// a pool changed by policy): then this one is superseded.
+func (r *allocationReconciler) stickyKeep(ctx context.Context, reader client.Reader, alloc *berthv1.IPAllocation) (bool, error) {
 	s, err := allocator.ParseStickyKey(alloc.Spec.StickyKey)
 	if err != nil {
 		return false, nil // not a key Berth wrote: not sticky
 	}
 	sts, err := statefulSet(ctx, reader, s)
-	if err != nil {
+	if err != nil || !s.Wants(sts) {
 		return false, err
 	}
-	return s.Wants(sts), nil
+	pod := &corev1.Pod{}
+	err = reader.Get(ctx, client.ObjectKey{Namespace: s.Namespace, Name: s.Pod}, pod)
+	if apierrors.IsNotFound(err) {
+		return true, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("reading pod %s/%s: %w", s.Namespace, s.Pod, err)
+	}
+	// The pod exists and does not hold this allocation (else it would have
+	// been found as the holder): a terminal pod is replaced by the
+	// StatefulSet controller and comes back for it; a live one has others.
+	return terminal(pod), nil
 }
 
 // bind ties alloc to pod: pod name and UID, node, phase Bound, and the owner
