@@ -42,7 +42,10 @@ func (d *demo) run(ctx context.Context) error {
 	if err := d.kubectl(ctx, "get", "ippools,networks.berth.io,attachmentpolicies,coordinators", "-A"); err != nil {
 		return err
 	}
-	return d.networks(ctx)
+	if err := d.networks(ctx); err != nil {
+		return err
+	}
+	return d.workloads(ctx)
 }
 
 // apply creates every object of a multi-document YAML file with server-side
