@@ -224,3 +224,21 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// FuzzParseDeviceRef checks that an accepted reference prints back to a
+// string that parses to the same reference.
+func FuzzParseDeviceRef(f *testing.F) {
+	for _, s := range []string{"ens785f0", "ens785f0#0-3,7", "0000:3b:00.1#4", "a#", "a#1-", "a#-1", "a#3-1,", "a#00,65535"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		ref, err := ParseDeviceRef(s, ifName)
+		if err != nil {
+			return
+		}
+		again, err := ParseDeviceRef(ref.String(), ifName)
+		if err != nil || !reflect.DeepEqual(again, ref) {
+			t.Fatalf("%q parsed to %+v, printed %q, parsed again to %+v (%v)", s, ref, ref.String(), again, err)
+		}
+	})
+}
