@@ -11,6 +11,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -169,4 +170,30 @@ func statefulSet(ctx context.Context, reader client.Reader, s allocator.Sticky) 
 		return nil, nil
 	}
 	return sts, nil
+}
+
+// TrimPod is a cache transform (cache.ByObject{Transform: TrimPod}) that
+// keeps of a pod only what these controllers read: identity, owners,
+// deletion, the berth.io/assignment annotation, node and phase. A cluster's
+// pods are the largest thing the controllers cache; use it when no other
+// controller of the manager reads pods from the cache.
+func TrimPod(obj any) (any, error) {
+	pod, ok := obj.(*corev1.Pod)
+	if !ok {
+		return obj, nil
+	}
+	trimmed := &corev1.Pod{
+		TypeMeta: pod.TypeMeta,
+		ObjectMeta: metav1.ObjectMeta{
+			Name: pod.Name, Namespace: pod.Namespace, GenerateName: pod.GenerateName, UID: pod.UID,
+			ResourceVersion: pod.ResourceVersion, Generation: pod.Generation, CreationTimestamp: pod.CreationTimestamp,
+			DeletionTimestamp: pod.DeletionTimestamp, OwnerReferences: pod.OwnerReferences, Labels: pod.Labels,
+		},
+		Spec:   corev1.PodSpec{NodeName: pod.Spec.NodeName},
+		Status: corev1.PodStatus{Phase: pod.Status.Phase},
+	}
+	if v, ok := pod.Annotations[assignment.Annotation]; ok {
+		trimmed.Annotations = map[string]string{assignment.Annotation: v}
+	}
+	return trimmed, nil
 }
