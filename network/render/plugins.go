@@ -179,34 +179,6 @@ func missingBlock(field string, t berthv1.CNIType) error {
 	return fmt.Errorf("spec.%s is required when spec.cniType is %s", field, t)
 }
 
-// IfacerType is the chained plugin, first in the list, that makes the master
-// a macvlan or ipvlan plugin expects exist on the node, as Spiderpool's
-// ifacer does: it bonds several interfaces and creates the VLAN
-// sub-interface <master>.<vlanID>, bringing them up, and leaves existing ones
-// as they are.
-const IfacerType = "berth-ifacer"
-
-// IfacerConfig is berth-ifacer's configuration.
-type IfacerConfig struct {
-	Type string `json:"type"`
-	// Interfaces are the node's interfaces: the bond's members, or the one
-	// parent of the VLAN sub-interface.
-	Interfaces []string `json:"interfaces"`
-	// VLANID, when not 0, asks for <bond or interface>.<VLANID>.
-	VLANID int32 `json:"vlanID,omitempty"`
-	// Bond, when set, asks for a bond of Interfaces.
-	Bond *IfacerBond `json:"bond,omitempty"`
-}
-
-// IfacerBond describes the bond berth-ifacer creates.
-type IfacerBond struct {
-	Name string `json:"name"`
-	// Mode is the bonding mode number, 0 (balance-rr) to 6 (balance-alb).
-	Mode int32 `json:"mode"`
-	// Options are further bonding options, "key=value" separated by ";".
-	Options string `json:"options,omitempty"`
-}
-
 // Master is the interface name a macvlan or ipvlan plugin is given for mc:
 // the bond's name with a bond, else the only master, followed by ".<vlanID>"
 // when a VLAN is asked for.
@@ -237,9 +209,14 @@ func masterFor(path string, mc *berthv1.MasterConfig) (string, any, error) {
 	if mc.Bond == nil && mc.VLANID == 0 {
 		return master, nil, nil
 	}
-	ifacer := IfacerConfig{Type: IfacerType, Interfaces: mc.Master, VLANID: mc.VLANID}
+	ifacer := cniconf.IfacerConfig{Type: cniconf.IfacerType, Interfaces: mc.Master, VLANID: mc.VLANID}
 	if mc.Bond != nil {
-		ifacer.Bond = &IfacerBond{Name: mc.Bond.Name, Mode: mc.Bond.Mode, Options: mc.Bond.Options}
+		ifacer.Bond = &cniconf.IfacerBond{Name: mc.Bond.Name, Mode: mc.Bond.Mode, Options: mc.Bond.Options}
+	}
+	// The plugin runs the same validation on every ADD: a configuration it
+	// would refuse is refused here, once, instead of failing every pod.
+	if err := ifacer.Validate(); err != nil {
+		return "", nil, fmt.Errorf("%s: the %s configuration for the node: %w", path, cniconf.IfacerType, err)
 	}
 	return master, ifacer, nil
 }
