@@ -305,6 +305,7 @@ func (a *Allocator) reserveFrom(ctx context.Context, req *Request, c candidate, 
 			continue
 		}
 		a.view.unpick(c.name, addr)
+		a.undoUncertain(ctx, req, c.name, addr)
 		return Reservation{}, fmt.Errorf("reserving %s from ippool %q: %w", addr, c.name, err)
 	}
 }
@@ -332,9 +333,35 @@ func (a *Allocator) reserveStatic(ctx context.Context, req *Request, pools []can
 			return Reservation{}, a.takenError(ctx, c.name, addr, nil)
 		}
 		a.view.unpick(c.name, addr)
+		a.undoUncertain(ctx, req, c.name, addr)
 		return Reservation{}, fmt.Errorf("reserving static address %s from ippool %q: %w", addr, c.name, err)
 	}
 	return Reservation{}, &NotInPoolError{Addr: addr, Pools: names}
+}
+
+// undoUncertain runs after a Create failed without saying whether it took
+// effect (a cut connection, a timeout, the caller's context ending): if the
+// object exists and is this request's, it is deleted now rather than by the
+// TTL. Failing that too, the TTL remains the backstop (invariant 2).
+func (a *Allocator) undoUncertain(ctx context.Context, req *Request, pool string, addr netip.Addr) {
+	if req.AdmissionUID == "" {
+		return // nothing tells this request's object from another's
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), rollbackTimeout)
+	defer cancel()
+	name := berthv1.AllocationName(pool, addr)
+	obj, err := a.store.Get(ctx, name)
+	if err != nil {
+		return
+	}
+	if obj.Spec.AdmissionUID != req.AdmissionUID || obj.Spec.Interface != req.Interface || obj.Spec.Phase != berthv1.AllocationReserved {
+		return
+	}
+	if err := a.store.Delete(ctx, name, obj.UID); err != nil {
+		a.log.V(1).Info("leaving an uncertain reservation to the TTL", "ipallocation", name, "error", err.Error())
+		return
+	}
+	a.view.deleteAllocation(pool, addr, name, obj.UID)
 }
 
 // lockable checks that the IPAllocation of addr can exist: an IPv6 address
