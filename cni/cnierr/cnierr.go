@@ -63,10 +63,14 @@ func Errorf(code uint, format string, args ...any) error {
 }
 
 // Wrap turns any error into a CNI error object for subject s: the code of a
-// Coded or *types.Error inside err, else def.
+// Coded or *types.Error inside err, else def. A *types.Error itself is
+// returned as it is: it already names its subject.
 func Wrap(def uint, s Subject, err error) *types.Error {
 	if err == nil {
 		return nil
+	}
+	if te, ok := err.(*types.Error); ok {
+		return te
 	}
 	var c *Coded
 	if errors.As(err, &c) {
@@ -74,8 +78,7 @@ func Wrap(def uint, s Subject, err error) *types.Error {
 	}
 	var te *types.Error
 	if errors.As(err, &te) {
-		def = te.Code
-		return &types.Error{Code: def, Msg: fmt.Sprintf("%s: %s", s, err.Error()), Details: te.Details}
+		return &types.Error{Code: te.Code, Msg: fmt.Sprintf("%s: %s", s, err.Error()), Details: te.Details}
 	}
 	return types.NewError(def, fmt.Sprintf("%s: %v", s, err), "")
 }

@@ -48,7 +48,7 @@ func TestOverlayRoutingTables(t *testing.T) {
 			ref := podRef("overlay")
 			res := mustAdd(t, rt, ref, pod, clusterNetwork(t))
 			eth0IP := res.IPs[0].Address.IP.String()
-			mustAdd(t, rt, ref, pod, attachment(c, iface("net1", tc.defaultOnNet, "10.6.1.5/16")))
+			mustAdd(t, rt, ref, pod, attachment(c, iface("net1", tc.defaultOnNet, "10.6.1.5/16", "fd00:6::1:5/64")))
 
 			net1Table := coordinator.NICTableBase + linkIndex(t, pod, "net1")
 			eth0Table := coordinator.NICTableBase + linkIndex(t, pod, "eth0")
@@ -65,12 +65,18 @@ func TestOverlayRoutingTables(t *testing.T) {
 				equalLists(t, "eth0's table", routeTable(t, pod, netlink.FAMILY_V4, eth0Table),
 					append(append([]string{"default via 10.244.1.1 dev eth0"}, eth0Routes...), clusterRoutes...))
 				equalLists(t, "rules", rules(t, pod, netlink.FAMILY_V4), []string{fmt.Sprintf("%d: from %s/32 lookup %d", coordinator.PodRulePriority, eth0IP, eth0Table)})
+				// eth0 has no IPv6: net1 simply takes the IPv6 default.
+				equalLists(t, "main table (IPv6)", routeTable(t, pod, netlink.FAMILY_V6, unix.RT_TABLE_MAIN), []string{"default via fd00:6::1 dev net1", "fd00:6::/64 dev net1"})
+				equalLists(t, "rules (IPv6)", rules(t, pod, netlink.FAMILY_V6), nil)
 			} else {
 				main = append(main, "default via 10.244.1.1 dev eth0")
 				equalLists(t, "main table", routeTable(t, pod, netlink.FAMILY_V4, unix.RT_TABLE_MAIN), main)
 				equalLists(t, "net1's table", routeTable(t, pod, netlink.FAMILY_V4, net1Table),
 					[]string{"10.6.0.0/16 dev net1", "default via 10.6.0.1 dev net1"})
 				equalLists(t, "rules", rules(t, pod, netlink.FAMILY_V4), []string{fmt.Sprintf("%d: from 10.6.1.5/32 lookup %d", coordinator.PodRulePriority, net1Table)})
+				equalLists(t, "main table (IPv6)", routeTable(t, pod, netlink.FAMILY_V6, unix.RT_TABLE_MAIN), []string{"fd00:6::/64 dev net1"})
+				equalLists(t, "net1's table (IPv6)", routeTable(t, pod, netlink.FAMILY_V6, net1Table), []string{"default via fd00:6::1 dev net1", "fd00:6::/64 dev net1"})
+				equalLists(t, "rules (IPv6)", rules(t, pod, netlink.FAMILY_V6), []string{fmt.Sprintf("%d: from fd00:6::1:5/128 lookup %d", coordinator.PodRulePriority, net1Table)})
 			}
 			// Both ways out work: the gateway over net1, the node over eth0.
 			pingEventually(t, pod, gw4.Addr().String())

@@ -45,6 +45,9 @@ func (d *demo) run(ctx context.Context) error {
 	if err := d.networks(ctx); err != nil {
 		return err
 	}
+	if err := d.datapath(ctx); err != nil {
+		return err
+	}
 	return d.workloads(ctx)
 }
 

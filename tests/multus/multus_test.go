@@ -232,7 +232,6 @@ func TestFallbackToIPsCapability(t *testing.T) {
 // the pod from the real API server, and refuses a pod whose UID is not the
 // one being set up.
 func TestFallbackToOneGET(t *testing.T) {
-	netsim.RequireRoot(t)
 	pod := admittedPod(t, "web-2", "storage", "10.6.1.62/16")
 	// berth-ipam on its own touches no netns: run it in this process's
 	// namespace, where the API server is.

@@ -7,8 +7,8 @@ import (
 	"testing"
 )
 
-// Uplink is the name of a node's interface on the segment, the master of
-// its macvlan pods.
+// Uplink is the default name of a node's interface on the segment, the
+// master of its macvlan pods.
 const Uplink = "uplink0"
 
 // UnderlayConfig describes a segment.
@@ -18,14 +18,18 @@ type UnderlayConfig struct {
 	// Nodes holds each node's own addresses on its uplink (may be empty
 	// per node); its length is the number of nodes.
 	Nodes [][]netip.Prefix
+	// Uplink names the nodes' interface on the segment; empty means
+	// uplink0. Name it as a Network's master (eth1) to run its NAD.
+	Uplink string
 }
 
 // Underlay is a simulated L2 segment: a gateway namespace whose bridge br0
 // carries the gateway addresses, and node namespaces each joined to the
-// bridge by a veth whose node end, uplink0, is up.
+// bridge by a veth whose node end, the uplink, is up.
 type Underlay struct {
 	Gateway *NS
 	Nodes   []*NS
+	Uplink  string
 }
 
 // NewUnderlay builds the segment; everything is removed when the test ends.
@@ -46,7 +50,10 @@ func NewUnderlay(t testing.TB, cfg UnderlayConfig) *Underlay {
 // BuildUnderlay builds the segment; the caller deletes it. On error
 // nothing is left behind.
 func BuildUnderlay(ctx context.Context, cfg UnderlayConfig) (u *Underlay, err error) {
-	u = &Underlay{}
+	u = &Underlay{Uplink: cfg.Uplink}
+	if u.Uplink == "" {
+		u.Uplink = Uplink
+	}
 	defer func() {
 		if err != nil {
 			_ = u.Delete()
@@ -74,7 +81,7 @@ func BuildUnderlay(ctx context.Context, cfg UnderlayConfig) (u *Underlay, err er
 		}
 		u.Nodes = append(u.Nodes, node)
 		port := fmt.Sprintf("port%d", i)
-		if _, err := gw.Run(ctx, "ip", "link", "add", port, "type", "veth", "peer", "name", Uplink, "netns", node.Name); err != nil {
+		if _, err := gw.Run(ctx, "ip", "link", "add", port, "type", "veth", "peer", "name", u.Uplink, "netns", node.Name); err != nil {
 			return nil, err
 		}
 		steps := [][]string{
@@ -84,9 +91,9 @@ func BuildUnderlay(ctx context.Context, cfg UnderlayConfig) (u *Underlay, err er
 		if err := runAll(ctx, gw, steps); err != nil {
 			return nil, err
 		}
-		nodeSteps := [][]string{{"ip", "link", "set", Uplink, "up"}}
+		nodeSteps := [][]string{{"ip", "link", "set", u.Uplink, "up"}}
 		for _, a := range addrs {
-			nodeSteps = append(nodeSteps, addrCmd(Uplink, a))
+			nodeSteps = append(nodeSteps, addrCmd(u.Uplink, a))
 		}
 		if err := runAll(ctx, node, nodeSteps); err != nil {
 			return nil, err

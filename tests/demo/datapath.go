@@ -1,0 +1,215 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/berth-io/berth/api/assignment"
+	nadv1 "github.com/berth-io/berth/api/nad/v1"
+	"github.com/berth-io/berth/tests/controlplane"
+	"github.com/berth-io/berth/tests/multus"
+	"github.com/berth-io/berth/tests/netsim"
+)
+
+// datapath ends the demo on the node: a pod carrying the annotations the
+// webhook writes is attached, as Multus would, in a simulated node, and
+// its interfaces, routes and rules are printed from inside. Until the
+// webhook runs in the demo, the pod and its NetworkAttachmentDefinition
+// are made here, shaped exactly as admission and the Network controller
+// make them.
+func (d *demo) datapath(ctx context.Context) error {
+	step("materializing a pod's interfaces: macvlan + berth-ipam + berth-coordinator in a simulated node")
+	if os.Geteuid() != 0 {
+		fmt.Println("skipped: network namespaces need root")
+		return nil
+	}
+	nad, pod := demoObjects(d.cp)
+	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := d.cp.Client.Create(cctx, nad); err != nil {
+		return fmt.Errorf("creating NetworkAttachmentDefinition %s/%s: %w", nad.Namespace, nad.Name, err)
+	}
+	defer func() { _ = d.cp.Client.Delete(context.Background(), nad) }()
+	if err := d.cp.Client.Create(cctx, pod); err != nil {
+		return fmt.Errorf("creating pod %s/%s: %w", pod.Namespace, pod.Name, err)
+	}
+	defer func() { _ = d.cp.Client.Delete(context.Background(), pod) }()
+	fmt.Printf("pod %s/%s annotations as admission writes them:\n  %s: %s\n  %s: %s\n", pod.Namespace, pod.Name,
+		assignment.Annotation, pod.Annotations[assignment.Annotation], nadv1.NetworksAnnotation, pod.Annotations[nadv1.NetworksAnnotation])
+	return d.podInterfaces(ctx, pod, netsim.Uplink)
+}
+
+// podInterfaces attaches pod's networks in a simulated node whose uplink
+// (the macvlan master its NADs name) is called uplink, on a segment whose
+// gateway holds 10.6.0.1/16 and fd00:6::1/64 (the example pools'
+// gateways), prints `ip addr`, `ip route`, `ip -6 route` and `ip rule` from
+// inside the pod, and removes everything again.
+func (d *demo) podInterfaces(ctx context.Context, pod *corev1.Pod, uplink string) error {
+	binDirs, cleanup, err := pluginDirs(ctx)
+	if err != nil {
+		return err
+	}
+	defer cleanup()
+	u, err := netsim.BuildUnderlay(ctx, netsim.UnderlayConfig{
+		Gateway: []netip.Prefix{netip.MustParsePrefix("10.6.0.1/16"), netip.MustParsePrefix("fd00:6::1/64")},
+		Nodes:   [][]netip.Prefix{{netip.MustParsePrefix("10.6.0.10/16")}},
+		Uplink:  uplink,
+	})
+	if err != nil {
+		return err
+	}
+	defer func() { _ = u.Delete() }()
+	netns, err := netsim.CreateNS(ctx, "berth-demo-pod")
+	if err != nil {
+		return err
+	}
+	defer func() { _ = netns.Delete() }()
+	cache, err := os.MkdirTemp("", "berth-demo-cni-cache-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(cache)
+	cluster, _ := json.Marshal(map[string]any{
+		"cniVersion": "1.1.0", "name": "cluster", "type": "ptp",
+		"ipam": map[string]any{"type": "host-local", "subnet": "10.244.1.0/24", "dataDir": cache,
+			"routes": []map[string]string{{"dst": "0.0.0.0/0"}}},
+	})
+	drv := &multus.Driver{
+		Client:         d.cp.Client,
+		Runtime:        multus.Runtime{BinDirs: binDirs, CacheDir: cache, Exec: &netsim.PluginExec{NS: u.Nodes[0], Stderr: os.Stderr}},
+		ClusterNetwork: &multus.Attachment{Network: "kube-system/cluster", Config: cluster},
+	}
+	res, err := drv.Attach(ctx, pod, netns.Path)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err := drv.Detach(context.Background(), pod, netns.Path); err != nil {
+			fmt.Fprintf(os.Stderr, "demo: detaching: %v\n", err)
+		}
+	}()
+	for _, itf := range res.Interfaces {
+		var addrs []string
+		for _, ipc := range itf.Result.IPs {
+			addrs = append(addrs, fmt.Sprintf("%s (gateway %s)", ipc.Address.String(), ipc.Gateway))
+		}
+		fmt.Printf("%s from %s: %s\n", itf.IfName, itf.Network, strings.Join(addrs, ", "))
+	}
+	cmds := [][]string{{"ip", "addr"}, {"ip", "route"}, {"ip", "-6", "route"}, {"ip", "rule"}, {"ip", "-6", "rule"}}
+	// Interfaces without the default route have a table of their own,
+	// numbered 100 + their ifindex.
+	for _, itf := range res.Interfaces[1:] {
+		out, err := netns.Run(ctx, "cat", "/sys/class/net/"+itf.IfName+"/ifindex")
+		if err != nil {
+			return err
+		}
+		var idx int
+		if _, err := fmt.Sscan(out, &idx); err == nil {
+			table := fmt.Sprint(100 + idx)
+			cmds = append(cmds, []string{"ip", "route", "show", "table", table}, []string{"ip", "-6", "route", "show", "table", table})
+		}
+	}
+	for _, cmd := range cmds {
+		fmt.Printf("\n$ %s   (inside the pod)\n", strings.Join(cmd, " "))
+		out, err := netns.Run(ctx, cmd[0], cmd[1:]...)
+		if err != nil {
+			return err
+		}
+		fmt.Print(out)
+	}
+	fmt.Println()
+	if err := netns.Ping(ctx, "10.6.0.1"); err != nil {
+		return fmt.Errorf("the pod does not reach its gateway: %w", err)
+	}
+	fmt.Println("the pod reaches its gateway 10.6.0.1 over net1 and its node 10.6.0.10 over eth0:")
+	if err := netns.Ping(ctx, "10.6.0.10"); err != nil {
+		return fmt.Errorf("the pod does not reach its node: %w", err)
+	}
+	fmt.Println("  ping 10.6.0.1 ok, ping 10.6.0.10 ok")
+	return nil
+}
+
+// pluginDirs finds berth-ipam and berth-coordinator (bin/ from `make
+// build`, else built now) and the reference plugins of `make bins`.
+func pluginDirs(ctx context.Context) ([]string, func(), error) {
+	ref, err := controlplane.CNIBinDir()
+	if err != nil {
+		return nil, nil, err
+	}
+	root, err := controlplane.RepoRoot()
+	if err != nil {
+		return nil, nil, err
+	}
+	own := filepath.Join(root, "bin")
+	if _, err := os.Stat(filepath.Join(own, "berth-coordinator")); err == nil {
+		return []string{own, ref}, func() {}, nil
+	}
+	dir, err := os.MkdirTemp("", "berth-demo-plugins-")
+	if err != nil {
+		return nil, nil, err
+	}
+	bctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
+	defer cancel()
+	if err := multus.BuildPlugins(bctx, dir); err != nil {
+		os.RemoveAll(dir)
+		return nil, nil, err
+	}
+	return []string{dir, ref}, func() { os.RemoveAll(dir) }, nil
+}
+
+// demoObjects are a NetworkAttachmentDefinition as the Network controller
+// renders one (macvlan with berth-ipam and the pools' data, then
+// berth-coordinator) and a pod as admission leaves it.
+func demoObjects(cp *controlplane.ControlPlane) (*nadv1.NetworkAttachmentDefinition, *corev1.Pod) {
+	config, _ := json.MarshalIndent(map[string]any{
+		"cniVersion": "1.1.0", "name": "berth-demo-storage",
+		"plugins": []any{
+			map[string]any{
+				"type": "macvlan", "master": netsim.Uplink, "mode": "bridge",
+				"capabilities": map[string]bool{"ips": true, "mac": true},
+				"ipam": map[string]any{"type": "berth-ipam", "pools": []any{
+					map[string]any{"name": "storage-v4", "subnet": "10.6.0.0/16", "gateway": "10.6.0.1"},
+					map[string]any{"name": "storage-v6", "subnet": "fd00:6::/64", "gateway": "fd00:6::1"},
+				}},
+			},
+			map[string]any{"type": "berth-coordinator", "mode": "auto", "podCIDRs": []string{cp.ClusterCIDR},
+				"serviceCIDRs": []string{cp.ServiceCIDR}, "detectGateway": true, "detectIPConflict": true, "podMACPrefix": "0a:1b"},
+		},
+	}, "", "  ")
+	nad := &nadv1.NetworkAttachmentDefinition{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "berth-demo-storage"},
+		Spec:       nadv1.NetworkAttachmentDefinitionSpec{Config: string(config)},
+	}
+	itf := assignment.Interface{
+		Interface: "net1", Network: "default/berth-demo-storage",
+		Addresses: []assignment.Address{
+			{Address: "10.6.212.101/16", Gateway: "10.6.0.1", Pool: "storage-v4", Allocation: "storage-v4.10.6.212.101"},
+			{Address: "fd00:6::101/64", Gateway: "fd00:6::1", Pool: "storage-v6", Allocation: "storage-v6.fd00-6--101"},
+		},
+		Routes: []assignment.Route{{Dst: "10.7.0.0/16"}},
+		DNS:    &assignment.DNS{Nameservers: []string{"10.6.0.53"}},
+	}
+	a := assignment.Assignment{Interfaces: []assignment.Interface{itf}}
+	value, _ := a.Marshal()
+	networks, _ := json.Marshal([]nadv1.NetworkSelectionElement{{
+		Name: nad.Name, Namespace: nad.Namespace, InterfaceRequest: "net1",
+		IPRequest: []string{"10.6.212.101/16", "fd00:6::101/64"},
+		CNIArgs:   map[string]any{assignment.CNIArgsKey: itf},
+	}})
+	pod := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "berth-demo-datapath", Annotations: map[string]string{
+			assignment.Annotation: value, nadv1.NetworksAnnotation: string(networks),
+		}},
+		Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "registry.k8s.io/pause:3.10"}}},
+	}
+	return nad, pod
+}
