@@ -44,7 +44,8 @@ func TestLifecycleEverySpecVersion(t *testing.T) {
 				}
 				rt.BinDirs = []string{binDirs[0], debianCNI}
 			}
-			coord := map[string]any{"mode": "underlay", "serviceCIDRs": serviceCIDRs, "podCIDRs": podCIDRs, "detectGateway": true, "detectIPConflict": true, "podMACPrefix": "0a:1b"}
+			coord := map[string]any{"mode": "underlay", "serviceCIDRs": serviceCIDRs, "podCIDRs": podCIDRs, "hijackCIDRs": []string{"169.254.25.10/32"},
+				"detectGateway": true, "detectIPConflict": true, "podMACPrefix": "0a:1b", "txQueueLen": 2000, "podRPFilter": 2, "hostRPFilter": 1}
 			a := attachment(macvlanChain(tc.version, coord), iface("eth0", true, "10.6.1.30/16", "fd00:6::1:30/64"))
 			pod := netsim.NewNS(t, "berth-pod")
 			ref := podRef("life")
@@ -71,6 +72,7 @@ func TestLifecycleEverySpecVersion(t *testing.T) {
 				"10.6.0.10/32 via 169.254.200.1 dev veth0",
 				"10.96.0.0/16 via 169.254.200.1 dev veth0",
 				"169.254.200.1/32 dev veth0",
+				"169.254.25.10/32 via 169.254.200.1 dev veth0", // hijacked via the host
 				"default via 10.6.0.1 dev eth0",
 			})
 			equalLists(t, "pod main table (IPv6)", routeTable(t, pod, netlink.FAMILY_V6, unix.RT_TABLE_MAIN), []string{
@@ -79,6 +81,19 @@ func TestLifecycleEverySpecVersion(t *testing.T) {
 				"fd00:6::10/128 via fe80::1 dev veth0",
 				"fd00:96::/112 via fe80::1 dev veth0",
 			})
+			for _, c := range []struct {
+				ns        *netsim.NS
+				path, val string
+			}{
+				{pod, "/sys/class/net/eth0/tx_queue_len", "2000"},
+				{pod, "/proc/sys/net/ipv4/conf/eth0/rp_filter", "2"},
+				{pod, "/proc/sys/net/ipv4/conf/all/rp_filter", "2"},
+				{node, "/proc/sys/net/ipv4/conf/" + veth + "/rp_filter", "1"},
+			} {
+				if out, err := c.ns.Run(ctx, "cat", c.path); err != nil || strings.TrimSpace(out) != c.val {
+					t.Errorf("%s in %s: %q (%v), want %s", c.path, c.ns.Name, out, err, c.val)
+				}
+			}
 			if tc.version != "0.3.1" {
 				if err := rt.Check(ctx, ref, pod.Path, a); err != nil {
 					t.Errorf("CHECK after ADD: %v", err)
