@@ -122,3 +122,38 @@ func macOf(t *testing.T, n *netsim.NS, name string) string {
 	}
 	return mac
 }
+
+// A failure after the coordinator made the veth pair (here: the node has
+// IPv6 disabled, so the host side cannot take its IPv6 next-hop address)
+// takes the pair back: nothing of the coordinator stays on the node or in
+// the pod.
+func TestFailedAddLeavesNoVeth(t *testing.T) {
+	u := newUnderlay(t, 1)
+	node := u.Nodes[0]
+	for _, key := range []string{"net.ipv6.conf.all.disable_ipv6=1", "net.ipv6.conf.default.disable_ipv6=1"} {
+		if _, err := node.Run(t.Context(), "sysctl", "-qw", key); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pod := netsim.NewNS(t, "berth-pod")
+	rt := runtimeOn(t, node)
+	ref := podRef("undo")
+	a := attachment(macvlanChain("1.1.0", map[string]any{"mode": "underlay", "serviceCIDRs": serviceCIDRs}), iface("eth0", true, "10.6.1.70/16", "fd00:6::1:70/64"))
+	_, err := rt.Add(t.Context(), ref, pod.Path, a)
+	if err == nil {
+		t.Fatal("ADD succeeded on a node without IPv6")
+	}
+	te := cniError(t, err)
+	if te.Code != cnierr.SetupFailed || !strings.Contains(te.Msg, "adding address fe80::1/64 to "+hostVeth(ref, "eth0")) {
+		t.Fatalf("got code %d %q", te.Code, te.Msg)
+	}
+	if hasLink(t, pod, "veth0") || hasLink(t, node, hostVeth(ref, "eth0")) {
+		t.Error("the veth pair survived the failed ADD")
+	}
+	if r := rules(t, node, netlink.FAMILY_ALL); len(r) != 0 {
+		t.Errorf("node rules after the failed ADD: %q", r)
+	}
+	if err := rt.Del(t.Context(), ref, pod.Path, a); err != nil {
+		t.Fatalf("DEL after the failed ADD: %v", err)
+	}
+}
