@@ -429,10 +429,12 @@ func reservation(pool *berthv1.IPPool, obj *berthv1.IPAllocation, addr netip.Add
 		Pool:       pool.Name,
 		Allocation: obj.Name,
 		Address:    netip.PrefixFrom(addr, netip.MustParsePrefix(pool.Spec.Subnet).Bits()),
-		Routes:     pool.Spec.Routes,
-		DNS:        pool.Spec.DNS,
-		UID:        obj.UID,
-		Reused:     reused,
+		// Deep copies: pool is the informer cache's object, shared and
+		// read-only; the caller may change what it gets.
+		Routes: pool.Spec.DeepCopy().Routes,
+		DNS:    pool.Spec.DNS.DeepCopy(),
+		UID:    obj.UID,
+		Reused: reused,
 	}
 	if pool.Spec.Gateway != nil {
 		r.Gateway, _ = netip.ParseAddr(*pool.Spec.Gateway)
