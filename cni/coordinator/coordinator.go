@@ -85,7 +85,7 @@ type Plugin struct {
 
 // Funcs are the CNI commands, for skel.PluginMainFuncs.
 func (p *Plugin) Funcs() skel.CNIFuncs {
-	return skel.CNIFuncs{Add: p.Add, Del: p.Del, Check: p.Check}
+	return skel.CNIFuncs{Add: p.Add, Del: p.Del, Check: p.Check, GC: p.GC}
 }
 
 type netConf struct {

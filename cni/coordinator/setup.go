@@ -245,6 +245,11 @@ func (s *setup) underlayVeth() error {
 	if err != nil {
 		return err
 	}
+	if err := s.hostNS.Do(func(ns.NetNS) error {
+		return netlink.LinkSetAlias(hostLink, vethAlias(s.c.conf.Name, s.c.args.ContainerID, s.nic.name))
+	}); err != nil {
+		return fmt.Errorf("labelling host veth %s: %w", hostName, err)
+	}
 	if err := s.hostSide(hostLink); err != nil {
 		return err
 	}

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/containernetworking/cni/pkg/types"
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 
@@ -165,5 +166,61 @@ func TestIPAMIdempotent(t *testing.T) {
 	}
 	if err := rt.Del(ctx, podRef("never"), "/run/netns/unused", a); err != nil {
 		t.Fatalf("DEL of a pod never added: %v", err)
+	}
+}
+
+// GC removes what a missed DEL left on the node: the rules of a pod whose
+// netns went away (its veth went with it) and the veth of a pod the runtime
+// no longer lists, and nothing of a valid pod or of another network.
+func TestGCRemovesWhatMissedDELsLeft(t *testing.T) {
+	u := newUnderlay(t, 1)
+	node := u.Nodes[0]
+	coord := map[string]any{"mode": "underlay", "serviceCIDRs": serviceCIDRs}
+	c := macvlanChain("1.1.0", coord)
+	other := c
+	other.name = "other"
+	rt := runtimeOn(t, node)
+	ctx := t.Context()
+	type pod struct {
+		ref  multus.PodRef
+		ns   *netsim.NS
+		att  multus.Attachment
+		addr string
+	}
+	mk := func(name, addr string, ch chain) pod {
+		p := pod{ref: podRef(name), ns: netsim.NewNS(t, "berth-pod"), att: attachment(ch, iface("eth0", true, addr+"/16")), addr: addr}
+		if _, err := rt.Add(ctx, p.ref, p.ns.Path, p.att); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	gone := mk("gone", "10.6.1.80", c)         // its netns is deleted without DEL
+	unlisted := mk("unlisted", "10.6.1.81", c) // the runtime forgot it
+	kept := mk("kept", "10.6.1.82", c)
+	foreign := mk("foreign", "10.6.1.83", other)
+	if err := gone.ns.Delete(); err != nil {
+		t.Fatal(err)
+	}
+	// A runtime that lost its cache: GC alone must find the leftovers.
+	fresh := &multus.Runtime{BinDirs: rt.BinDirs, CacheDir: t.TempDir(), Exec: rt.Exec}
+	valid := []types.GCAttachment{{ContainerID: kept.ref.ContainerID(), IfName: "eth0"}}
+	if err := fresh.GC(ctx, kept.att, valid); err != nil {
+		t.Fatal(err)
+	}
+	if hasLink(t, node, hostVeth(unlisted.ref, "eth0")) {
+		t.Error("the unlisted pod's host veth survived GC")
+	}
+	if !hasLink(t, node, hostVeth(kept.ref, "eth0")) || !hasLink(t, node, hostVeth(foreign.ref, "eth0")) {
+		t.Error("GC removed a valid pod's or another network's veth")
+	}
+	equalLists(t, "node rules after GC", rules(t, node, netlink.FAMILY_ALL), []string{
+		"1000: to 10.6.1.82/32 lookup 500", "1000: to 10.6.1.83/32 lookup 500",
+	})
+	pingEventually(t, kept.ns, gw4.Addr().String())
+	pingEventually(t, kept.ns, "10.6.0.10")
+	for _, p := range []pod{unlisted, kept, foreign} {
+		if err := rt.Del(ctx, p.ref, p.ns.Path, p.att); err != nil {
+			t.Errorf("DEL of %s: %v", p.ref.Name, err)
+		}
 	}
 }

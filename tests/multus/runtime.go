@@ -18,6 +18,7 @@ import (
 
 	"github.com/containernetworking/cni/libcni"
 	"github.com/containernetworking/cni/pkg/invoke"
+	"github.com/containernetworking/cni/pkg/types"
 	current "github.com/containernetworking/cni/pkg/types/100"
 )
 
@@ -195,6 +196,20 @@ func (r *Runtime) Del(ctx context.Context, pod PodRef, netns string, a Attachmen
 	}
 	if err := r.cni().DelNetworkList(ctx, list, runtimeConf(pod, netns, a)); err != nil {
 		return fmt.Errorf("DEL of network %s as %s: %w", a.Network, a.IfName, err)
+	}
+	return nil
+}
+
+// GC runs the chain's garbage collection (spec 1.1.0) with the attachments
+// still valid, as a runtime does after a restart: libcni first DELs the
+// cached attachments not in valid, then each plugin collects the rest.
+func (r *Runtime) GC(ctx context.Context, a Attachment, valid []types.GCAttachment) error {
+	list, err := confList(a)
+	if err != nil {
+		return err
+	}
+	if err := r.cni().GCNetworkList(ctx, list, &libcni.GCArgs{ValidAttachments: valid}); err != nil {
+		return fmt.Errorf("GC of network %s: %w", a.Network, err)
 	}
 	return nil
 }

@@ -10,6 +10,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -87,8 +88,12 @@ func CreateNS(ctx context.Context, prefix string) (*NS, error) {
 	return n, nil
 }
 
-// Delete removes the namespace; links inside go with it.
+// Delete removes the namespace; links inside go with it. Deleting it
+// twice is no error.
 func (n *NS) Delete() error {
+	if _, err := os.Stat(n.Path); errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	_, err := run(ctx, "ip", "netns", "delete", n.Name)
