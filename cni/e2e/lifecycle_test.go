@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -222,5 +223,52 @@ func TestGCRemovesWhatMissedDELsLeft(t *testing.T) {
 		if err := rt.Del(ctx, p.ref, p.ns.Path, p.att); err != nil {
 			t.Errorf("DEL of %s: %v", p.ref.Name, err)
 		}
+	}
+}
+
+// Pods set up and torn down at the same time on one node, as a kubelet
+// does, share the host table and rules without stepping on each other.
+func TestConcurrentPods(t *testing.T) {
+	u := newUnderlay(t, 1)
+	node := u.Nodes[0]
+	c := macvlanChain("1.1.0", map[string]any{"mode": "underlay", "serviceCIDRs": serviceCIDRs})
+	rt := runtimeOn(t, node)
+	const n = 12
+	type pod struct {
+		ref multus.PodRef
+		ns  *netsim.NS
+		att multus.Attachment
+	}
+	pods := make([]pod, n)
+	var want []string
+	for i := range pods {
+		addr := fmt.Sprintf("10.6.4.%d", i+1)
+		pods[i] = pod{ref: podRef(fmt.Sprintf("par-%d", i)), ns: netsim.NewNS(t, "berth-pod"), att: attachment(c, iface("eth0", true, addr+"/16"))}
+		want = append(want, "1000: to "+addr+"/32 lookup 500")
+	}
+	run := func(op func(p pod) error) {
+		t.Helper()
+		errs := make(chan error, n)
+		for _, p := range pods {
+			go func() { errs <- op(p) }()
+		}
+		for range pods {
+			if err := <-errs; err != nil {
+				t.Error(err)
+			}
+		}
+	}
+	ctx := t.Context()
+	run(func(p pod) error { _, err := rt.Add(ctx, p.ref, p.ns.Path, p.att); return err })
+	equalLists(t, "node rules with every pod up", rules(t, node, netlink.FAMILY_ALL), want)
+	for _, p := range pods[:3] {
+		pingEventually(t, p.ns, "10.6.0.10")
+	}
+	run(func(p pod) error { return rt.Del(ctx, p.ref, p.ns.Path, p.att) })
+	if r := rules(t, node, netlink.FAMILY_ALL); len(r) != 0 {
+		t.Errorf("node rules after every DEL: %q", r)
+	}
+	if r := routeTable(t, node, netlink.FAMILY_V4, 500); len(r) != 0 {
+		t.Errorf("node table 500 after every DEL: %q", r)
 	}
 }
