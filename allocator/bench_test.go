@@ -11,6 +11,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -77,9 +78,15 @@ func parallel(b *testing.B, op func(i int64) error) {
 // that removes it and its allocations. A round is one call of the
 // benchmark function; rounds with growing b.N run back to back, so each
 // cleans up at its end rather than at the benchmark's.
-func benchPool(b *testing.B) (string, func()) {
+func benchPool(b *testing.B, size int) (string, func()) {
 	name := fmt.Sprintf("bench-%d", benchSeq.Add(1))
-	createPool(b, name, berthv1.IPPoolSpec{Subnet: "10.200.0.0/16"})
+	spec := berthv1.IPPoolSpec{Subnet: "10.200.0.0/16"}
+	if size > 0 {
+		// Exactly size addresses from 10.200.0.1 on.
+		last := netip.AddrFrom4([4]byte{10, 200, byte(size >> 8), byte(size)})
+		spec.IPs = []string{"10.200.0.1-" + last.String()}
+	}
+	createPool(b, name, spec)
 	return name, func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 		defer cancel()
@@ -141,7 +148,7 @@ func BenchmarkReserve(b *testing.B) {
 	for _, n := range []int{1, 2} {
 		b.Run(fmt.Sprintf("replicas=%d", n), func(b *testing.B) {
 			insts, stop := instances(b, n)
-			pool, cleanup := benchPool(b)
+			pool, cleanup := benchPool(b, 0)
 			parallel(b, func(i int64) error {
 				_, err := insts[int(i)%n].Reserve(context.Background(), benchRequest(pool, i))
 				return err
@@ -150,6 +157,26 @@ func BenchmarkReserve(b *testing.B) {
 			cleanup()
 		})
 	}
+	// Filling a pool to the last address: the replicas' walks converge on
+	// the few free addresses left and collide (AlreadyExists, next).
+	b.Run("replicas=2/fill", func(b *testing.B) {
+		if b.N > 65000 {
+			b.Fatalf("a /16 holds 65534 addresses: run with -benchtime below that (b.N = %d)", b.N)
+		}
+		var conflicts atomic.Int64
+		count := func(s allocator.Store) allocator.Store { return &conflictCounter{Store: s, n: &conflicts} }
+		insts := []*instance{newInstance(b, count), newInstance(b, count)}
+		pool, cleanup := benchPool(b, b.N)
+		parallel(b, func(i int64) error {
+			_, err := insts[int(i)%2].Reserve(context.Background(), benchRequest(pool, i))
+			return err
+		})
+		b.ReportMetric(float64(conflicts.Load())/float64(b.N), "conflicts/op")
+		for _, inst := range insts {
+			inst.stop()
+		}
+		cleanup()
+	})
 }
 
 // BenchmarkRelease measures Release of reservations made beforehand, next
@@ -174,7 +201,7 @@ func BenchmarkRelease(b *testing.B) {
 	for _, n := range []int{1, 2} {
 		b.Run(fmt.Sprintf("replicas=%d", n), func(b *testing.B) {
 			insts, stop := instances(b, n)
-			pool, cleanup := benchPool(b)
+			pool, cleanup := benchPool(b, 0)
 			defer cleanup()
 			defer stop()
 			results := reserveMany(context.Background(), insts, b.N, benchParallelism, func(i int) allocator.Request { return benchRequest(pool, int64(i)) })
@@ -198,4 +225,18 @@ func cleanupBaseline(c client.Client, kind, prefix string) {
 	for i := 0; i < 4; i++ {
 		_ = c.DeleteAllOf(ctx, &berthv1.IPAllocation{}, client.MatchingFields{"spec.pool": fmt.Sprintf("%s%d", prefix, i)})
 	}
+}
+
+// conflictCounter counts Creates answered AlreadyExists.
+type conflictCounter struct {
+	allocator.Store
+	n *atomic.Int64
+}
+
+func (c *conflictCounter) Create(ctx context.Context, obj *berthv1.IPAllocation) error {
+	err := c.Store.Create(ctx, obj)
+	if apierrors.IsAlreadyExists(err) {
+		c.n.Add(1)
+	}
+	return err
 }
