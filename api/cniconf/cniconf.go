@@ -162,7 +162,8 @@ type CoordinatorConfig struct {
 	DetectGatewayTimeout    string `json:"detectGatewayTimeout,omitempty"`
 	DetectIPConflictTimeout string `json:"detectIPConflictTimeout,omitempty"`
 	// VethLinkAddress is the IPv4 address of the host side of the underlay
-	// veth, the pod's next hop to the host (default 169.254.200.1).
+	// veth, the pod's next hop to the host (default 169.254.200.1); the pod
+	// side takes the next address.
 	VethLinkAddress string `json:"vethLinkAddress,omitempty"`
 	// Kubeconfig lets the coordinator read the pod's default-route-nic
 	// annotation when called without Multus; through Multus it arrives in
@@ -272,6 +273,10 @@ func (c *CoordinatorConfig) Resolve() (*Coordinator, error) {
 	}
 	if r.VethLinkAddress, err = netip.ParseAddr(veth); err != nil || !r.VethLinkAddress.Is4() {
 		return nil, fmt.Errorf("vethLinkAddress: %q is not an IPv4 address", veth)
+	}
+	// The pod side of the veth takes the next address.
+	if next := r.VethLinkAddress.Next(); !next.IsValid() || next.IsMulticast() || next == netip.AddrFrom4([4]byte{255, 255, 255, 255}) {
+		return nil, fmt.Errorf("vethLinkAddress: %s leaves no unicast address after it for the pod side", veth)
 	}
 	return r, nil
 }

@@ -54,6 +54,7 @@ func TestCoordinatorResolve(t *testing.T) {
 		{"conflict timeout", `{"detectIPConflictTimeout":"0s"}`, `detectIPConflictTimeout: "0s" must be positive`, nil},
 		{"api timeout", `{"apiTimeout":"x"}`, `apiTimeout: "x" is not a duration`, nil},
 		{"veth IPv6", `{"vethLinkAddress":"fe80::1"}`, `vethLinkAddress: "fe80::1" is not an IPv4 address`, nil},
+		{"veth last address", `{"vethLinkAddress":"255.255.255.254"}`, "vethLinkAddress: 255.255.255.254 leaves no unicast address", nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := &CoordinatorConfig{}

@@ -266,9 +266,18 @@ func (s *setup) underlayVeth() error {
 				return err
 			}
 		}
-		if _, ok := s.nic.addr(true); ok && cfg.PodRPFilter >= 0 {
-			if err := setSysctl(fmt.Sprintf("net/ipv4/conf/%s/rp_filter", PodVethName), cfg.PodRPFilter); err != nil {
+		if _, ok := s.nic.addr(true); ok {
+			// An IPv4 address of its own on veth0, the address after the
+			// host side's: what arrives from the node through veth0 is
+			// redirected to it by a sidecar's iptables REDIRECT, which
+			// drops packets that come in on an interface without one.
+			if err := addrReplace(veth, hostPrefix(cfg.VethLinkAddress.Next()), false); err != nil {
 				return err
+			}
+			if cfg.PodRPFilter >= 0 {
+				if err := setSysctl(fmt.Sprintf("net/ipv4/conf/%s/rp_filter", PodVethName), cfg.PodRPFilter); err != nil {
+					return err
+				}
 			}
 		}
 		if err := netlink.LinkSetUp(veth); err != nil {

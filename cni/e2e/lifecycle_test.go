@@ -83,6 +83,9 @@ func TestLifecycleEverySpecVersion(t *testing.T) {
 				"fd00:6::10/128 via fe80::1 dev veth0",
 				"fd00:96::/112 via fe80::1 dev veth0",
 			})
+			if out, err := pod.Run(ctx, "ip", "-4", "-o", "addr", "show", "dev", "veth0"); err != nil || !strings.Contains(out, "inet 169.254.200.2/32 scope link") {
+				t.Errorf("veth0 has no link-local IPv4 address of its own: %v\n%s", err, out)
+			}
 			for _, c := range []struct {
 				ns        *netsim.NS
 				path, val string
