@@ -2,12 +2,14 @@ package multus
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
 
 	current "github.com/containernetworking/cni/pkg/types/100"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	nadv1 "github.com/berth-io/berth/api/nad/v1"
@@ -161,4 +163,56 @@ func (d *Driver) Detach(ctx context.Context, pod *corev1.Pod, netnsPath string) 
 		errs = append(errs, d.Runtime.Del(ctx, Ref(pod), netnsPath, atts[i]))
 	}
 	return errors.Join(errs...)
+}
+
+// NetworkStatus is one entry of the network-status annotation Multus
+// writes after attaching (the NPWG specification's fields Berth uses).
+type NetworkStatus struct {
+	Name      string   `json:"name"`
+	Interface string   `json:"interface,omitempty"`
+	IPs       []string `json:"ips,omitempty"`
+	MAC       string   `json:"mac,omitempty"`
+	Default   bool     `json:"default,omitempty"`
+	Gateway   []string `json:"gateway,omitempty"`
+}
+
+// Status renders what Attach made as Multus's network-status: the eth0
+// entry is the default one.
+func (r Result) Status() []NetworkStatus {
+	var out []NetworkStatus
+	for _, a := range r.Interfaces {
+		st := NetworkStatus{Name: a.Network, Interface: a.IfName, Default: a.IfName == "eth0"}
+		for _, itf := range a.Result.Interfaces {
+			if itf.Name == a.IfName && itf.Sandbox != "" {
+				st.MAC = itf.Mac
+			}
+		}
+		for _, ipc := range a.Result.IPs {
+			st.IPs = append(st.IPs, ipc.Address.IP.String())
+			if ipc.Gateway != nil {
+				st.Gateway = append(st.Gateway, ipc.Gateway.String())
+			}
+		}
+		out = append(out, st)
+	}
+	return out
+}
+
+// WriteStatus records res on the pod in the network-status annotation, as
+// Multus does once the sandbox is up.
+func (d *Driver) WriteStatus(ctx context.Context, pod *corev1.Pod, res Result) error {
+	data, err := json.Marshal(res.Status())
+	if err != nil {
+		return fmt.Errorf("encoding the network status of pod %s/%s: %w", pod.Namespace, pod.Name, err)
+	}
+	patch, err := json.Marshal(map[string]any{"metadata": map[string]any{"annotations": map[string]string{nadv1.NetworkStatusAnnotation: string(data)}}})
+	if err != nil {
+		return fmt.Errorf("encoding the patch of pod %s/%s: %w", pod.Namespace, pod.Name, err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := d.Client.Patch(ctx, pod, client.RawPatch(types.MergePatchType, patch)); err != nil {
+		return fmt.Errorf("writing the network status of pod %s/%s: %w", pod.Namespace, pod.Name, err)
+	}
+	return nil
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/containernetworking/cni/pkg/types"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/berth-io/berth/api/assignment"
 	nadv1 "github.com/berth-io/berth/api/nad/v1"
@@ -190,6 +191,20 @@ func TestAttachFromAnnotations(t *testing.T) {
 	}
 	if err := d.Check(ctx, pod, netns.Path); err != nil {
 		t.Errorf("CHECK: %v", err)
+	}
+	if err := d.WriteStatus(ctx, pod, res); err != nil {
+		t.Fatal(err)
+	}
+	got := &corev1.Pod{}
+	if err := cp.Client.Get(ctx, client.ObjectKeyFromObject(pod), got); err != nil {
+		t.Fatal(err)
+	}
+	var status []multus.NetworkStatus
+	if err := json.Unmarshal([]byte(got.Annotations[nadv1.NetworkStatusAnnotation]), &status); err != nil {
+		t.Fatal(err)
+	}
+	if len(status) != 2 || status[1].Name != "default/storage" || status[1].Interface != "net1" || status[1].IPs[0] != "10.6.1.60" || status[1].MAC == "" || !status[0].Default {
+		t.Errorf("network-status %+v", status)
 	}
 	if err := d.Detach(ctx, pod, netns.Path); err != nil {
 		t.Fatal(err)
