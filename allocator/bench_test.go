@@ -140,6 +140,7 @@ func BenchmarkReserve(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
+			warmUp(b, c)
 			prefix := fmt.Sprintf("baseline-%d-", benchSeq.Add(1))
 			parallel(b, func(i int64) error { return c.Create(context.Background(), baselineObject(kind, prefix, i)) })
 			cleanupBaseline(c, kind, prefix)
@@ -188,6 +189,7 @@ func BenchmarkRelease(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
+			warmUp(b, c)
 			prefix := fmt.Sprintf("baseline-%d-", benchSeq.Add(1))
 			for i := int64(0); i < int64(b.N); i++ {
 				if err := c.Create(context.Background(), baselineObject(kind, prefix, i)); err != nil {
