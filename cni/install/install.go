@@ -15,7 +15,7 @@ import (
 )
 
 // Plugins are the binaries the installer copies.
-func Plugins() []string { return []string{"berth-ipam", "berth-coordinator"} }
+func Plugins() []string { return []string{"berth-ipam", "berth-coordinator", "berth-ifacer"} }
 
 // Copy copies each named file from srcDir into dstDir: written to a
 // temporary file in dstDir and renamed over the old one, so a runtime sees

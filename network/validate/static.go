@@ -14,6 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/validate/content"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
+	"github.com/berth-io/berth/api/cniconf"
 	berthv1 "github.com/berth-io/berth/api/v1alpha1"
 	"github.com/berth-io/berth/network"
 	"github.com/berth-io/berth/network/render"
@@ -160,6 +161,13 @@ func masters(mc *berthv1.MasterConfig, p *field.Path) field.ErrorList {
 		}
 		if b.Mode < 0 || b.Mode > 6 {
 			errs = append(errs, field.Invalid(bp.Child("mode"), b.Mode, "bonding mode must be between 0 (balance-rr) and 6 (balance-alb)"))
+		} else if b.Options != "" {
+			// The same check berth-ifacer makes on the node: a bad option is
+			// refused here rather than failing every pod's ADD.
+			bond := cniconf.IfacerBond{Name: b.Name, Mode: b.Mode, Options: b.Options}
+			if _, err := bond.ParseOptions(mc.Master); err != nil {
+				errs = append(errs, field.Invalid(bp.Child("options"), b.Options, err.Error()))
+			}
 		}
 	} else if len(mc.Master) > 1 {
 		errs = append(errs, field.Required(p.Child("bond"), "required when more than one master is given: Berth bonds them"))

@@ -61,6 +61,8 @@ func TestStatic(t *testing.T) {
 		{name: "unknown ipvlan mode", spec: berthv1.NetworkSpec{CNIType: berthv1.CNITypeIPvlan, IPvlan: &berthv1.IPvlanConfig{MasterConfig: eth1, Mode: "bridge"}}, want: `spec.ipvlan.mode: Unsupported value: "bridge"`},
 		{name: "two masters no bond", spec: macvlanSpec(berthv1.MasterConfig{Master: []string{"eth1", "eth2"}}, "bridge"), want: "spec.macvlan.bond: Required value: required when more than one master is given"},
 		{name: "bond mode", spec: macvlanSpec(berthv1.MasterConfig{Master: []string{"eth1"}, Bond: &berthv1.Bond{Name: "bond0", Mode: 7}}, "bridge"), want: "spec.macvlan.bond.mode: Invalid value: 7"},
+		{name: "bond option unknown", spec: macvlanSpec(berthv1.MasterConfig{Master: []string{"eth1", "eth2"}, Bond: &berthv1.Bond{Name: "bond0", Mode: 1, Options: "miimon=100;speed=fast"}}, "bridge"), want: "spec.macvlan.bond.options: Invalid value: \"miimon=100;speed=fast\""},
+		{name: "bond option of another mode", spec: macvlanSpec(berthv1.MasterConfig{Master: []string{"eth1", "eth2"}, Bond: &berthv1.Bond{Name: "bond0", Mode: 1, Options: "lacp_rate=fast"}}, "bridge"), want: "spec.macvlan.bond.options"},
 		{name: "bond named like member", spec: macvlanSpec(berthv1.MasterConfig{Master: []string{"eth1"}, Bond: &berthv1.Bond{Name: "eth1"}}, "bridge"), want: "spec.macvlan.bond.name: Invalid value: \"eth1\": the bond cannot have the name of one of its members"},
 		{name: "mtu too small", spec: berthv1.NetworkSpec{CNIType: berthv1.CNITypeMacvlan, Macvlan: &berthv1.MacvlanConfig{MasterConfig: eth1, MTU: 60}}, want: "spec.macvlan.mtu: Invalid value: 60"},
 		{name: "sriov without resourceName", spec: sriovSpec(berthv1.SRIOVConfig{}), want: "spec.sriov.resourceName: Required value"},
