@@ -38,7 +38,7 @@ func main() {
 	fs.StringVar(&disabled, "disable-policies", "", "comma-separated shipped policies to leave out")
 	fs.DurationVar(&cfg.PolicyTimeBudget, "policy-time-budget", 0, "time budget of one policy evaluation (0: the engine's default)")
 	fs.DurationVar(&cfg.ReservationTTL, "reservation-ttl", 0, "how long a reservation waits for its pod (0: 2m)")
-	fs.StringVar(&cfg.NodeKubeconfig, "node-kubeconfig", "", "kubeconfig path on the nodes for plugins called without Multus")
+	fs.StringVar(&cfg.NodeKubeconfig, "node-kubeconfig", "/etc/cni/net.d/berth.d/berth.kubeconfig", "kubeconfig path on the nodes for plugins called without Multus (berth-cni-install writes it there; empty leaves it out of the NADs)")
 	fs.DurationVar(&cfg.AdmissionTimeout, "admission-timeout", 0, "bound of one pod admission inside the webhook (0: 8s)")
 	opts := zap.Options{}
 	opts.BindFlags(fs)
