@@ -86,13 +86,11 @@ func benchPool(b *testing.B, size int) (string, func()) {
 		last := netip.AddrFrom4([4]byte{10, 200, byte(size >> 8), byte(size)})
 		spec.IPs = []string{"10.200.0.1-" + last.String()}
 	}
-	createPool(b, name, spec)
-	return name, func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-		defer cancel()
-		_ = cp.Client.DeleteAllOf(ctx, &berthv1.IPAllocation{}, client.MatchingFields{"spec.pool": name})
-		_ = cp.Client.Delete(ctx, &berthv1.IPPool{ObjectMeta: metav1.ObjectMeta{Name: name}})
+	pool := &berthv1.IPPool{ObjectMeta: metav1.ObjectMeta{Name: name}, Spec: spec}
+	if err := cp.Client.Create(context.Background(), pool); err != nil {
+		b.Fatalf("creating ippool %s: %v", name, err)
 	}
+	return name, func() { removePool(b, name) }
 }
 
 func benchRequest(pool string, i int64) allocator.Request {

@@ -74,13 +74,43 @@ func newInstance(t testing.TB, wrap func(allocator.Store) allocator.Store) *inst
 	return inst
 }
 
+// createPool creates a pool that the test's end removes with its
+// allocations, so that tests can run again (go test -count) on the same
+// control plane.
 func createPool(t testing.TB, name string, spec berthv1.IPPoolSpec) *berthv1.IPPool {
 	t.Helper()
 	pool := &berthv1.IPPool{ObjectMeta: metav1.ObjectMeta{Name: name}, Spec: spec}
 	if err := cp.Client.Create(controlplane.Context(t, 30*time.Second), pool); err != nil {
 		t.Fatalf("creating ippool %s: %v", name, err)
 	}
+	t.Cleanup(func() { removePool(t, name) })
 	return pool
+}
+
+// removePool deletes a pool and its allocations. No controller runs in
+// this package, so the sticky finalizer is taken off here.
+func removePool(t testing.TB, name string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	list := &berthv1.IPAllocationList{}
+	if err := cp.Client.List(ctx, list, client.MatchingFields{"spec.pool": name}); err != nil {
+		t.Errorf("listing the allocations of %s: %v", name, err)
+		return
+	}
+	for i := range list.Items {
+		if a := &list.Items[i]; len(a.Finalizers) > 0 {
+			a.Finalizers = nil
+			if err := cp.Client.Update(ctx, a); client.IgnoreNotFound(err) != nil {
+				t.Errorf("removing the finalizer of %s: %v", a.Name, err)
+			}
+		}
+	}
+	if err := cp.Client.DeleteAllOf(ctx, &berthv1.IPAllocation{}, client.MatchingFields{"spec.pool": name}); err != nil {
+		t.Errorf("deleting the allocations of %s: %v", name, err)
+	}
+	if err := cp.Client.Delete(ctx, &berthv1.IPPool{ObjectMeta: metav1.ObjectMeta{Name: name}}); client.IgnoreNotFound(err) != nil {
+		t.Errorf("deleting ippool %s: %v", name, err)
+	}
 }
 
 func pod(ns, name string) *corev1.Pod {

@@ -22,14 +22,17 @@ import (
 func TestBindThenReleaseWhenThePodGoes(t *testing.T) {
 	e := setup(t)
 	ctx := controlplane.Context(t, 2*time.Minute)
-	e.namespace(t, "bind", "10.100.0.0/24")
-	if _, err := cp.CreateNode(ctx, "node-bind", nil, nil); err != nil {
-		t.Fatal(err)
+	ns, node := "bind"+repeat(t), "node-bind"
+	e.namespace(t, ns, "10.100.0.0/24")
+	if err := cp.Client.Get(ctx, client.ObjectKey{Name: node}, &corev1.Node{}); apierrors.IsNotFound(err) {
+		if _, err := cp.CreateNode(ctx, node, nil, nil); err != nil {
+			t.Fatal(err)
+		}
 	}
-	named := testPod("bind", "named")
-	generated := testPod("bind", "")
+	named := testPod(ns, "named")
+	generated := testPod(ns, "")
 	generated.GenerateName = "gen-"
-	finished := testPod("bind", "finished")
+	finished := testPod(ns, "finished")
 	for _, p := range []*corev1.Pod{named, generated, finished} {
 		if err := cp.Client.Create(ctx, p); err != nil {
 			t.Fatal(err)
@@ -49,7 +52,7 @@ func TestBindThenReleaseWhenThePodGoes(t *testing.T) {
 			}
 			ref := a.Spec.PodRef
 			owned := len(a.OwnerReferences) == 1 && a.OwnerReferences[0].Kind == "Pod" && a.OwnerReferences[0].UID == p.UID
-			return a.Spec.Phase == berthv1.AllocationBound && ref.UID == p.UID && ref.Name == p.Name && owned && a.Spec.Node == "node-bind", nil
+			return a.Spec.Phase == berthv1.AllocationBound && ref.UID == p.UID && ref.Name == p.Name && owned && a.Spec.Node == node, nil
 		})
 	}
 
@@ -84,33 +87,34 @@ func TestBindThenReleaseWhenThePodGoes(t *testing.T) {
 func TestReservationOfAPodThatNeverCameExpires(t *testing.T) {
 	e := setup(t)
 	ctx := controlplane.Context(t, time.Minute)
+	ns := "ttl" + repeat(t)
 	pool := &berthv1.IPPool{}
-	pool.Name = "ttl"
+	pool.Name = ns
 	pool.Spec.Subnet = "10.101.0.0/24"
 	if err := cp.Client.Create(ctx, pool); err != nil {
 		t.Fatal(err)
 	}
-	if err := cp.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metaName("ttl")}); err != nil {
+	if err := cp.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metaName(ns)}); err != nil {
 		t.Fatal(err)
 	}
 	reserve := func(pod *corev1.Pod) allocator.Reservation {
-		res, err := e.alloc.Reserve(ctx, allocator.Request{Pod: pod, AdmissionUID: types.UID("adm-" + pod.Name + pod.GenerateName), Interface: "net1", IPv4Pools: []string{"ttl"}})
+		res, err := e.alloc.Reserve(ctx, allocator.Request{Pod: pod, AdmissionUID: types.UID("adm-" + pod.Name + pod.GenerateName), Interface: "net1", IPv4Pools: []string{ns}})
 		if err != nil {
 			t.Fatal(err)
 		}
 		return res[0]
 	}
-	ghostPod := testPod("ttl", "")
+	ghostPod := testPod(ns, "")
 	ghostPod.GenerateName = "ghost-"
 	reservedAt := time.Now()
 	ghost := reserve(ghostPod)
-	late := reserve(testPod("ttl", "late"))
+	late := reserve(testPod(ns, "late"))
 
 	time.Sleep(testTTL / 3)
 	if _, err := getAllocation(ctx, ghost.Allocation); err != nil {
 		t.Fatalf("reservation released before its TTL: %v", err)
 	}
-	latePod := testPod("ttl", "late")
+	latePod := testPod(ns, "late")
 	value, err := assignmentOf([]allocator.Reservation{late})
 	if err != nil {
 		t.Fatal(err)

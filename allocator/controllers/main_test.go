@@ -215,6 +215,24 @@ func (e *env) namespace(t *testing.T, name, subnet string) {
 	e.mu.Unlock()
 }
 
+var (
+	repeatsMu sync.Mutex
+	repeats   = map[string]int{}
+)
+
+// repeat returns a suffix that makes a test's object names unique for each
+// time it runs in one process (go test -count): namespaces take a while to
+// go, so names are not reused.
+func repeat(t *testing.T) string {
+	repeatsMu.Lock()
+	defer repeatsMu.Unlock()
+	repeats[t.Name()]++
+	if n := repeats[t.Name()]; n > 1 {
+		return fmt.Sprintf("-r%d", n)
+	}
+	return ""
+}
+
 // eventually polls cond until it holds or the timeout passes.
 func eventually(t *testing.T, timeout time.Duration, what string, cond func() (bool, error)) {
 	t.Helper()

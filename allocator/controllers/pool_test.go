@@ -30,13 +30,14 @@ func TestPoolStatusFollowsAllocationsInFewWrites(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.namespace(t, "status", "10.103.0.0/26") // 62 addresses
+	ns := "status" + repeat(t)
+	e.namespace(t, ns, "10.103.0.0/26") // 62 addresses
 	pool := &berthv1.IPPool{}
 	eventually(t, 30*time.Second, "finalizer and first status", func() (bool, error) {
-		err := cp.Client.Get(ctx, client.ObjectKey{Name: "status"}, pool)
+		err := cp.Client.Get(ctx, client.ObjectKey{Name: ns}, pool)
 		return err == nil && slices.Contains(pool.Finalizers, allocator.PoolFinalizer) && pool.Status.TotalIPCount == 62, err
 	})
-	w, err := wc.Watch(ctx, &berthv1.IPPoolList{}, client.MatchingFields{"metadata.name": "status"})
+	w, err := wc.Watch(ctx, &berthv1.IPPoolList{}, client.MatchingFields{"metadata.name": ns})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -55,7 +56,7 @@ func TestPoolStatusFollowsAllocationsInFewWrites(t *testing.T) {
 		}
 	}()
 	for i := 0; i < 40; i++ {
-		if err := cp.Client.Create(ctx, testPod("status", fmt.Sprintf("p-%d", i))); err != nil {
+		if err := cp.Client.Create(ctx, testPod(ns, fmt.Sprintf("p-%d", i))); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -68,7 +69,7 @@ func TestPoolStatusFollowsAllocationsInFewWrites(t *testing.T) {
 	case <-time.After(time.Minute):
 		t.Fatal("the status never counted 40 allocations")
 	}
-	if err := cp.Client.Get(ctx, client.ObjectKey{Name: "status"}, pool); err != nil {
+	if err := cp.Client.Get(ctx, client.ObjectKey{Name: ns}, pool); err != nil {
 		t.Fatal(err)
 	}
 	ready := meta.FindStatusCondition(pool.Status.Conditions, controllers.ConditionReady)
@@ -84,8 +85,9 @@ func TestPoolStatusFollowsAllocationsInFewWrites(t *testing.T) {
 func TestPoolDeletionWaitsForItsAllocations(t *testing.T) {
 	e := setup(t)
 	ctx := controlplane.Context(t, 2*time.Minute)
-	e.namespace(t, "doomed", "10.104.0.0/29")
-	pods := []*corev1.Pod{testPod("doomed", "a"), testPod("doomed", "b")}
+	ns := "doomed" + repeat(t)
+	e.namespace(t, ns, "10.104.0.0/29")
+	pods := []*corev1.Pod{testPod(ns, "a"), testPod(ns, "b")}
 	for _, p := range pods {
 		if err := cp.Client.Create(ctx, p); err != nil {
 			t.Fatal(err)
@@ -93,11 +95,11 @@ func TestPoolDeletionWaitsForItsAllocations(t *testing.T) {
 	}
 	pool := &berthv1.IPPool{}
 	eventually(t, 30*time.Second, "finalizer", func() (bool, error) {
-		err := cp.Client.Get(ctx, client.ObjectKey{Name: "doomed"}, pool)
+		err := cp.Client.Get(ctx, client.ObjectKey{Name: ns}, pool)
 		return err == nil && slices.Contains(pool.Finalizers, allocator.PoolFinalizer), err
 	})
-	const want = `ippool "doomed" still has 2 allocated address(es), held by doomed/a, doomed/b: delete those pods (or scale their StatefulSets down) first`
-	err := allocator.CheckPoolDeletion(ctx, cp.Client, "doomed")
+	want := fmt.Sprintf("ippool %q still has 2 allocated address(es), held by %s/a, %s/b: delete those pods (or scale their StatefulSets down) first", ns, ns, ns)
+	err := allocator.CheckPoolDeletion(ctx, cp.Client, ns)
 	if !errors.Is(err, allocator.ErrPoolInUse) || err.Error() != want {
 		t.Fatalf("CheckPoolDeletion = %v\nwant %s", err, want)
 	}
@@ -105,7 +107,7 @@ func TestPoolDeletionWaitsForItsAllocations(t *testing.T) {
 		t.Fatal(err)
 	}
 	eventually(t, 30*time.Second, "DeletionBlocked condition", func() (bool, error) {
-		if err := cp.Client.Get(ctx, client.ObjectKey{Name: "doomed"}, pool); err != nil {
+		if err := cp.Client.Get(ctx, client.ObjectKey{Name: ns}, pool); err != nil {
 			return false, err
 		}
 		c := meta.FindStatusCondition(pool.Status.Conditions, controllers.ConditionDeletionBlocked)
@@ -117,7 +119,7 @@ func TestPoolDeletionWaitsForItsAllocations(t *testing.T) {
 			return false, err
 		}
 		for _, ev := range evs.Items {
-			if ev.Regarding.Name == "doomed" && ev.Reason == "DeletionBlocked" && ev.Note == want {
+			if ev.Regarding.Name == ns && ev.Reason == "DeletionBlocked" && ev.Note == want {
 				return true, nil
 			}
 		}
@@ -125,13 +127,13 @@ func TestPoolDeletionWaitsForItsAllocations(t *testing.T) {
 	})
 	// Admission stops handing out its addresses.
 	eventually(t, 30*time.Second, "refusal of new pods", func() (bool, error) {
-		late := testPod("doomed", fmt.Sprintf("late-%d", time.Now().UnixNano()))
+		late := testPod(ns, fmt.Sprintf("late-%d", time.Now().UnixNano()))
 		err := cp.Client.Create(ctx, late)
 		if err == nil {
 			pods = append(pods, late) // admitted before the view saw the deletion
 			return false, nil
 		}
-		return strings.Contains(err.Error(), `ippool "doomed" is being deleted`), nil
+		return strings.Contains(err.Error(), fmt.Sprintf("ippool %q is being deleted", ns)), nil
 	})
 	for _, p := range pods {
 		if err := cp.Client.Delete(ctx, p, client.GracePeriodSeconds(0)); err != nil {
@@ -139,7 +141,7 @@ func TestPoolDeletionWaitsForItsAllocations(t *testing.T) {
 		}
 	}
 	eventually(t, time.Minute, "pool gone", func() (bool, error) {
-		err := cp.Client.Get(ctx, client.ObjectKey{Name: "doomed"}, pool)
+		err := cp.Client.Get(ctx, client.ObjectKey{Name: ns}, pool)
 		return apierrors.IsNotFound(err), client.IgnoreNotFound(err)
 	})
 }

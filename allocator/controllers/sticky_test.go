@@ -26,10 +26,11 @@ import (
 func TestStickyStatefulSetAddresses(t *testing.T) {
 	e := setup(t)
 	ctx := controlplane.Context(t, 3*time.Minute)
-	e.namespace(t, "sticky", "10.102.0.0/24")
+	ns := "sticky" + repeat(t)
+	e.namespace(t, ns, "10.102.0.0/24")
 	labels := map[string]string{"app": "web"}
 	sts := &appsv1.StatefulSet{
-		ObjectMeta: metav1.ObjectMeta{Namespace: "sticky", Name: "web"},
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "web"},
 		Spec: appsv1.StatefulSetSpec{
 			Replicas:    ptr.To[int32](3),
 			ServiceName: "web",
@@ -50,7 +51,7 @@ func TestStickyStatefulSetAddresses(t *testing.T) {
 		out := map[string]string{}
 		eventually(t, time.Minute, fmt.Sprintf("%d bound sticky pods", n), func() (bool, error) {
 			pods := &corev1.PodList{}
-			if err := cp.Client.List(ctx, pods, client.InNamespace("sticky")); err != nil {
+			if err := cp.Client.List(ctx, pods, client.InNamespace(ns)); err != nil {
 				return false, err
 			}
 			clear(out)
@@ -61,7 +62,7 @@ func TestStickyStatefulSetAddresses(t *testing.T) {
 				if err != nil {
 					return false, err
 				}
-				if a.Spec.Phase != berthv1.AllocationBound || a.Spec.PodRef.UID != p.UID || a.Spec.StickyKey != "sticky/web/"+p.Name+"/net1" ||
+				if a.Spec.Phase != berthv1.AllocationBound || a.Spec.PodRef.UID != p.UID || a.Spec.StickyKey != ns+"/web/"+p.Name+"/net1" ||
 					len(a.OwnerReferences) != 1 || a.OwnerReferences[0].UID != sts.UID {
 					return false, nil
 				}
@@ -76,7 +77,7 @@ func TestStickyStatefulSetAddresses(t *testing.T) {
 	// The pod goes (as a node drain or a crash would take it); the
 	// StatefulSet controller recreates it and it gets its address back.
 	old := &corev1.Pod{}
-	if err := cp.Client.Get(ctx, client.ObjectKey{Namespace: "sticky", Name: "web-1"}, old); err != nil {
+	if err := cp.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "web-1"}, old); err != nil {
 		t.Fatal(err)
 	}
 	if err := cp.Client.Delete(ctx, old, client.GracePeriodSeconds(0)); err != nil {
@@ -84,7 +85,7 @@ func TestStickyStatefulSetAddresses(t *testing.T) {
 	}
 	eventually(t, time.Minute, "web-1 recreated", func() (bool, error) {
 		p := &corev1.Pod{}
-		err := cp.Client.Get(ctx, client.ObjectKey{Namespace: "sticky", Name: "web-1"}, p)
+		err := cp.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "web-1"}, p)
 		return err == nil && p.UID != old.UID, client.IgnoreNotFound(err)
 	})
 	again := bound(3)
@@ -119,7 +120,7 @@ func TestStickyStatefulSetAddresses(t *testing.T) {
 	}
 	waitGone(ctx, t, first["web-0"])
 	p := &corev1.Pod{}
-	if err := cp.Client.Get(ctx, client.ObjectKey{Namespace: "sticky", Name: "web-0"}, p); !apierrors.IsNotFound(err) {
+	if err := cp.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "web-0"}, p); !apierrors.IsNotFound(err) {
 		t.Fatalf("allocation released while pod web-0 still exists (%v)", err)
 	}
 }
