@@ -12,7 +12,6 @@ import (
 	"github.com/go-logr/logr"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/util/validation"
 	toolscache "k8s.io/client-go/tools/cache"
 	"k8s.io/utils/clock"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
@@ -290,11 +289,6 @@ func (a *Allocator) reserveFrom(ctx context.Context, req *Request, c candidate, 
 		if err != nil {
 			return Reservation{}, err
 		}
-		if lockable(c.name, addr) != nil {
-			a.view.block(c.name, addr)
-			start = addr.Next()
-			continue
-		}
 		r, err := a.create(ctx, req, c, addr, key)
 		if err == nil {
 			return r, nil
@@ -316,9 +310,6 @@ func (a *Allocator) reserveStatic(ctx context.Context, req *Request, pools []can
 			continue
 		}
 		if err := unusable(c); err != nil {
-			return Reservation{}, err
-		}
-		if err := lockable(c.name, addr); err != nil {
 			return Reservation{}, err
 		}
 		if h, ok := a.view.claim(c.name, addr); !ok {
@@ -362,18 +353,6 @@ func (a *Allocator) undoUncertain(ctx context.Context, req *Request, pool string
 		return
 	}
 	a.view.deleteAllocation(pool, addr, name, obj.UID)
-}
-
-// lockable checks that the IPAllocation of addr can exist: an IPv6 address
-// whose text starts or ends with "::" (fd00:1:2:3::) gives a name with a
-// label starting or ending in a dash, which the API server refuses. Such
-// addresses are skipped rather than failing the walk.
-func lockable(pool string, addr netip.Addr) error {
-	name := berthv1.AllocationName(pool, addr)
-	if msgs := validation.IsDNS1123Subdomain(name); len(msgs) > 0 {
-		return fmt.Errorf("%w: address %s of ippool %q cannot be reserved: its IPAllocation name %q is not a valid object name", ErrNotInPool, addr, pool, name)
-	}
-	return nil
 }
 
 // takenError names the holder of addr, from the view or the API server.

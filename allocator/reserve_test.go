@@ -322,7 +322,7 @@ func TestStaticAddresses(t *testing.T) {
 		{name: "excluded", v4: []string{"st-a"}, static: []netip.Addr{a("10.50.0.50")}, wantErr: allocator.ErrNotInPool},
 		{name: "the gateway", v4: []string{"st-a"}, static: []netip.Addr{a("10.50.0.1")}, wantErr: allocator.ErrNotInPool},
 		{name: "a family with no pools", v6: []string{"st-v6"}, static: []netip.Addr{a("10.50.0.9")}, wantErr: allocator.ErrNotInPool},
-		{name: "an address whose IPAllocation name would be invalid", v6: []string{"st-v6"}, static: []netip.Addr{a("fd00:50:0:0:1::")}, wantErr: allocator.ErrNotInPool, errText: `its IPAllocation name "st-v6.fd00-50-0-0-1--" is not a valid object name`},
+		{name: "an IPv6 address whose text ends in ::", v6: []string{"st-v6"}, static: []netip.Addr{a("fd00:50:0:0:1::")}, want: []string{"fd00:50:0:0:1::/64"}},
 		{name: "two of one family", v4: []string{"st-a"}, static: []netip.Addr{a("10.50.0.10"), a("10.50.0.11")}, wantErr: allocator.ErrInvalidRequest},
 	}
 	for i, tt := range tests {
@@ -398,24 +398,30 @@ func TestPoolErrors(t *testing.T) {
 	}
 }
 
-// TestUnlockableAddressesAreSkipped: in fd00:70::/127 (both addresses
-// usable, RFC 6164) fd00:70:: has no valid IPAllocation name, so the pool
-// hands out fd00:70::1 and is then full.
-func TestUnlockableAddressesAreSkipped(t *testing.T) {
+// TestEveryIPv6AddressIsLockable: in fd00:70::/127 (both addresses usable,
+// RFC 6164) fd00:70:: has a text ending in "::", whose IPAllocation name
+// needs the padding of AllocationName; both addresses are handed out, then
+// the pool is full.
+func TestEveryIPv6AddressIsLockable(t *testing.T) {
 	ctx := controlplane.Context(t, time.Minute)
-	createPool(t, "unlockable", berthv1.IPPoolSpec{Subnet: "fd00:70::/127"})
+	createPool(t, "edge-v6", berthv1.IPPoolSpec{Subnet: "fd00:70::/127"})
 	inst := newInstance(t, nil)
-	for i, want := range []string{"fd00:70::1/127", ""} {
-		res, err := inst.Reserve(ctx, allocator.Request{Pod: pod("default", fmt.Sprintf("u-%d", i)), Interface: "net1", IPv6Pools: []string{"unlockable"}})
-		if want == "" {
+	got := map[string]bool{}
+	for i := range 3 {
+		res, err := inst.Reserve(ctx, allocator.Request{Pod: pod("default", fmt.Sprintf("u-%d", i)), Interface: "net1", IPv6Pools: []string{"edge-v6"}})
+		if i == 2 {
 			if !errors.Is(err, allocator.ErrExhausted) {
-				t.Fatalf("Reserve = %v, %v; want exhausted", res, err)
+				t.Fatalf("third Reserve = %v, %v; want exhausted", res, err)
 			}
 			continue
 		}
-		if err != nil || res[0].Address.String() != want {
-			t.Fatalf("Reserve = %v, %v; want %s", res, err, want)
+		if err != nil {
+			t.Fatalf("Reserve %d: %v", i, err)
 		}
+		got[res[0].Address.String()] = true
+	}
+	if !got["fd00:70::/127"] || !got["fd00:70::1/127"] {
+		t.Errorf("reserved %v, want fd00:70::/127 and fd00:70::1/127", got)
 	}
 }
 

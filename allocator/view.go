@@ -263,16 +263,6 @@ func (v *view) taken(name string, a netip.Addr) {
 	}
 }
 
-// block marks a pending address used for good: it can never be locked (see
-// lockable), so it must not be offered again.
-func (v *view) block(name string, a netip.Addr) {
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	if h := v.pool(name).holders[a]; h != nil {
-		h.pending = false
-	}
-}
-
 // unpick undoes a pending mark after a failed Create.
 func (v *view) unpick(name string, a netip.Addr) {
 	v.mu.Lock()

@@ -180,7 +180,7 @@ func TestIPPoolSubnetImmutable(t *testing.T) {
 }
 
 func TestIPAllocationNameIsTheLock(t *testing.T) {
-	for _, ip := range []string{"10.6.212.101", "fd00:6::101"} {
+	for _, ip := range []string{"10.6.212.101", "fd00:6::101", "::1", "fd00:6:0:0:1::"} {
 		addr := netip.MustParseAddr(ip)
 		a := &berthv1.IPAllocation{
 			ObjectMeta: metav1.ObjectMeta{Name: berthv1.AllocationName("p1", addr)},
@@ -208,6 +208,8 @@ func TestIPAllocationNameIsTheLock(t *testing.T) {
 		{"p1.10.6.212.102", "p1", "10.6.212.103", []string{"metadata.name must be spec.pool"}},
 		{"p2.10.6.212.102", "p1", "10.6.212.102", []string{"metadata.name must be spec.pool"}},
 		{"p1.fd00-0-0-0-0-0-0-1", "p1", "fd00:0:0:0:0:0:0:1", []string{"spec.ip", "canonical"}},
+		{"p1.--2", "p1", "::2", []string{"metadata.name must be spec.pool"}},
+		{"p1.0--3", "p1", "::2", []string{"metadata.name must be spec.pool"}},
 		{"p1.x", "p1", "x", []string{"spec.ip", "must be an IP address"}},
 	}
 	for _, b := range bad {

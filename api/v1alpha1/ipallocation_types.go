@@ -86,9 +86,9 @@ type IPAllocationSpec struct {
 	StickyKey string `json:"stickyKey,omitempty"`
 }
 
-// IPAllocation is one reserved address. Its name is "<pool>.<ip>" with the
-// colons of an IPv6 address written as dashes, so creating it is the lock: two
-// allocators cannot both create the same name.
+// IPAllocation is one reserved address. Its name is AllocationName(pool, ip),
+// "<pool>.<ip>" with the colons of an IPv6 address written as dashes, so
+// creating it is the lock: two allocators cannot both create the same name.
 //
 // +kubebuilder:object:root=true
 // +kubebuilder:resource:scope=Cluster,shortName=ipa,categories=berth
@@ -102,7 +102,7 @@ type IPAllocationSpec struct {
 // +kubebuilder:printcolumn:name="NODE",type=string,JSONPath=`.spec.node`
 // +kubebuilder:printcolumn:name="PHASE",type=string,JSONPath=`.spec.phase`
 // +kubebuilder:printcolumn:name="AGE",type=date,JSONPath=`.metadata.creationTimestamp`
-// +kubebuilder:validation:XValidation:rule="self.metadata.name == self.spec.pool + '.' + self.spec.ip.replace(':', '-')",message="metadata.name must be spec.pool + \".\" + spec.ip (IPv6 colons as dashes): the name is the lock on the address"
+// +kubebuilder:validation:XValidation:rule="self.metadata.name == (self.spec.ip.startsWith(':') && self.spec.ip.endsWith(':') ? self.spec.pool + '.0' + self.spec.ip.replace(':', '-') + '0' : self.spec.ip.startsWith(':') ? self.spec.pool + '.0' + self.spec.ip.replace(':', '-') : self.spec.ip.endsWith(':') ? self.spec.pool + '.' + self.spec.ip.replace(':', '-') + '0' : self.spec.pool + '.' + self.spec.ip.replace(':', '-'))",message="metadata.name must be spec.pool + \".\" + spec.ip (IPv6 colons as dashes, a leading or trailing \"::\" padded with 0): the name is the lock on the address"
 type IPAllocation struct {
 	metav1.TypeMeta   `json:",inline"`
 	metav1.ObjectMeta `json:"metadata,omitempty"`
