@@ -445,7 +445,8 @@ func reserveDenial(ref string, a *attachment, err error) admission.Response {
 		code = http.StatusForbidden
 	case errors.Is(err, allocator.ErrTaken):
 		code = http.StatusConflict
-	case errors.Is(err, allocator.ErrNotInPool), errors.Is(err, allocator.ErrPoolNotFound), errors.Is(err, allocator.ErrPoolDisabled):
+	case errors.Is(err, allocator.ErrNotInPool), errors.Is(err, allocator.ErrPoolNotFound), errors.Is(err, allocator.ErrPoolDisabled),
+		errors.Is(err, allocator.ErrPoolInvalid), errors.Is(err, allocator.ErrInvalidRequest):
 		code = http.StatusUnprocessableEntity
 	case errors.Is(err, allocator.ErrNotReady):
 		code = http.StatusServiceUnavailable
