@@ -68,6 +68,8 @@ generate: $(CONTROLLER_GEN) ## Regenerate deepcopy functions and CRD manifests.
 	$(CONTROLLER_GEN) crd paths=./api/v1alpha1/... output:crd:dir=manifests/crds
 	@# Multus owns this CRD; Berth ships it for clusters and tests without Multus.
 	$(CONTROLLER_GEN) crd paths=./api/nad/... output:crd:dir=manifests/multus
+	@# Helm cannot reach files outside the chart: it carries copies.
+	cp manifests/crds/*.yaml manifests/multus/*.yaml manifests/helm/berth/crds/
 
 .PHONY: build
 build: ## Build Berth's binaries into bin/.

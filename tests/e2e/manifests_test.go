@@ -32,7 +32,7 @@ func TestHelmChartInStep(t *testing.T) {
 	crds = append(crds, filepath.Join(m, "multus", "k8s.cni.cncf.io_network-attachment-definitions.yaml"))
 	for _, src := range crds {
 		if !bytes.Equal(read(src), read(filepath.Join(chart, "crds", filepath.Base(src)))) {
-			t.Errorf("chart crds/%s differs from %s: copy it again", filepath.Base(src), src)
+			t.Errorf("chart crds/%s differs from %s: run `make generate`", filepath.Base(src), src)
 		}
 	}
 	templated := func(data []byte) string {

@@ -14,11 +14,13 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/config"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
@@ -206,6 +208,14 @@ func Build(ctx context.Context, cfg Config) (ctrl.Manager, error) {
 		// Replicas hand over quickly when one stops.
 		LeaderElectionReleaseOnCancel: true,
 		Controller:                    config.Controller{SkipNameValidation: ptr.To(cfg.InProcessReplica)},
+		// The manager caches every pod and IPAllocation of the cluster: keep
+		// only what the controllers read (TrimPod: names, owners, node,
+		// phase, the assignment) and no managed fields, so memory follows
+		// the number of pods, not the size of their specs.
+		Cache: cache.Options{
+			DefaultTransform: cache.TransformStripManagedFields(),
+			ByObject:         map[client.Object]cache.ByObject{&corev1.Pod{}: {Transform: allocctrl.TrimPod}},
+		},
 		WebhookServer: webhook.NewServer(webhook.Options{
 			Host: cfg.WebhookHost, Port: cfg.WebhookPort, CertDir: cfg.CertDir, TLSOpts: tlsOpts,
 		}),
