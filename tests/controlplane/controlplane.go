@@ -72,6 +72,7 @@ type ControlPlane struct {
 
 	ownDir bool
 	keep   bool
+	detach bool
 	pki    *pki
 	procs  []*process
 }
@@ -83,7 +84,7 @@ func Start(ctx context.Context, opts Options) (_ *ControlPlane, err error) {
 	if err != nil {
 		return nil, err
 	}
-	cp := &ControlPlane{Dir: opts.Dir, ServiceCIDR: opts.ServiceCIDR, ClusterCIDR: opts.ClusterCIDR}
+	cp := &ControlPlane{Dir: opts.Dir, ServiceCIDR: opts.ServiceCIDR, ClusterCIDR: opts.ClusterCIDR, detach: opts.Detach}
 	if cp.ServiceCIDR == "" {
 		cp.ServiceCIDR = "10.96.0.0/16"
 	}
@@ -156,8 +157,20 @@ func (cp *ControlPlane) Logs(component string) string {
 	return filepath.Join(cp.Dir, component+".log")
 }
 
+// Spawn runs another program beside the control plane (the demo's
+// berth-controller), logging to Logs(name), detached like the rest when the
+// control plane is, and stopped by Stop (first) or StopDir.
+func (cp *ControlPlane) Spawn(name, bin string, args, env []string) error {
+	_, err := cp.runEnv(name, bin, args, env, cp.detach)
+	return err
+}
+
 func (cp *ControlPlane) run(name, bin string, args []string, detach bool) (*process, error) {
-	p, err := startProcess(cp.Dir, name, bin, args, detach)
+	return cp.runEnv(name, bin, args, nil, detach)
+}
+
+func (cp *ControlPlane) runEnv(name, bin string, args, env []string, detach bool) (*process, error) {
+	p, err := startProcess(cp.Dir, name, bin, args, env, detach)
 	if err != nil {
 		return nil, err
 	}

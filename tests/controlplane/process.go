@@ -26,13 +26,16 @@ type process struct {
 // SIGKILL when the test binary dies, so a killed `go test` leaves no etcd
 // behind; detached processes (the demo's KEEP=1) outlive their parent and are
 // stopped through their pid files.
-func startProcess(dir, name, bin string, args []string, detach bool) (*process, error) {
+func startProcess(dir, name, bin string, args, env []string, detach bool) (*process, error) {
 	logPath := filepath.Join(dir, name+".log")
 	logFile, err := os.Create(logPath)
 	if err != nil {
 		return nil, fmt.Errorf("creating log of %s: %w", name, err)
 	}
 	cmd := exec.Command(bin, args...)
+	if env != nil {
+		cmd.Env = append(os.Environ(), env...)
+	}
 	cmd.Stdout = logFile
 	cmd.Stderr = logFile
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/berth-io/berth/api/assignment"
 	nadv1 "github.com/berth-io/berth/api/nad/v1"
@@ -20,32 +19,30 @@ import (
 	"github.com/berth-io/berth/tests/netsim"
 )
 
-// datapath ends the demo on the node: a pod carrying the annotations the
-// webhook writes is attached, as Multus would, in a simulated node, and
-// its interfaces, routes and rules are printed from inside. Until the
-// webhook runs in the demo, the pod and its NetworkAttachmentDefinition
-// are made here, shaped exactly as admission and the Network controller
-// make them.
-func (d *demo) datapath(ctx context.Context) error {
-	step("materializing a pod's interfaces: macvlan + berth-ipam + berth-coordinator in a simulated node")
+// datapath goes down to the node: the first StatefulSet pod, as admission
+// left it, is attached the way Multus would (its networks annotation, the
+// NetworkAttachmentDefinition the Network controller generated, the
+// assignment in cni-args) in a simulated node whose uplink is the Network's
+// master, and its interfaces, routes and rules are printed from inside.
+func (d *demo) datapath(ctx context.Context, pods []corev1.Pod) error {
+	var pod *corev1.Pod
+	for i := range pods {
+		if pods[i].Labels["app"] == "db" {
+			pod = &pods[i]
+			break
+		}
+	}
+	if pod == nil {
+		return fmt.Errorf("no StatefulSet pod to materialize")
+	}
+	step(fmt.Sprintf("materializing pod %s on a simulated node: eth0 from a cluster network (ptp), net1 from the storage NAD (macvlan on eth1 + berth-ipam + berth-coordinator)", pod.Name))
 	if os.Geteuid() != 0 {
 		fmt.Println("skipped: network namespaces need root")
 		return nil
 	}
-	nad, pod := demoObjects(d.cp)
-	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	if err := d.cp.Client.Create(cctx, nad); err != nil {
-		return fmt.Errorf("creating NetworkAttachmentDefinition %s/%s: %w", nad.Namespace, nad.Name, err)
-	}
-	defer func() { _ = d.cp.Client.Delete(context.Background(), nad) }()
-	if err := d.cp.Client.Create(cctx, pod); err != nil {
-		return fmt.Errorf("creating pod %s/%s: %w", pod.Namespace, pod.Name, err)
-	}
-	defer func() { _ = d.cp.Client.Delete(context.Background(), pod) }()
-	fmt.Printf("pod %s/%s annotations as admission writes them:\n  %s: %s\n  %s: %s\n", pod.Namespace, pod.Name,
+	fmt.Printf("pod %s/%s annotations as admission wrote them:\n  %s: %s\n  %s: %s\n", pod.Namespace, pod.Name,
 		assignment.Annotation, pod.Annotations[assignment.Annotation], nadv1.NetworksAnnotation, pod.Annotations[nadv1.NetworksAnnotation])
-	return d.podInterfaces(ctx, pod, netsim.Uplink)
+	return d.podInterfaces(ctx, pod, "eth1")
 }
 
 // podInterfaces attaches pod's networks in a simulated node whose uplink
@@ -164,52 +161,4 @@ func pluginDirs(ctx context.Context) ([]string, func(), error) {
 		return nil, nil, err
 	}
 	return []string{dir, ref}, func() { os.RemoveAll(dir) }, nil
-}
-
-// demoObjects are a NetworkAttachmentDefinition as the Network controller
-// renders one (macvlan with berth-ipam and the pools' data, then
-// berth-coordinator) and a pod as admission leaves it.
-func demoObjects(cp *controlplane.ControlPlane) (*nadv1.NetworkAttachmentDefinition, *corev1.Pod) {
-	config, _ := json.MarshalIndent(map[string]any{
-		"cniVersion": "1.1.0", "name": "berth-demo-storage",
-		"plugins": []any{
-			map[string]any{
-				"type": "macvlan", "master": netsim.Uplink, "mode": "bridge",
-				"capabilities": map[string]bool{"ips": true, "mac": true},
-				"ipam": map[string]any{"type": "berth-ipam", "pools": []any{
-					map[string]any{"name": "storage-v4", "subnet": "10.6.0.0/16", "gateway": "10.6.0.1"},
-					map[string]any{"name": "storage-v6", "subnet": "fd00:6::/64", "gateway": "fd00:6::1"},
-				}},
-			},
-			map[string]any{"type": "berth-coordinator", "mode": "auto", "podCIDRs": []string{cp.ClusterCIDR},
-				"serviceCIDRs": []string{cp.ServiceCIDR}, "detectGateway": true, "detectIPConflict": true, "podMACPrefix": "0a:1b"},
-		},
-	}, "", "  ")
-	nad := &nadv1.NetworkAttachmentDefinition{
-		ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "berth-demo-storage"},
-		Spec:       nadv1.NetworkAttachmentDefinitionSpec{Config: string(config)},
-	}
-	itf := assignment.Interface{
-		Interface: "net1", Network: "default/berth-demo-storage",
-		Addresses: []assignment.Address{
-			{Address: "10.6.212.101/16", Gateway: "10.6.0.1", Pool: "storage-v4", Allocation: "storage-v4.10.6.212.101"},
-			{Address: "fd00:6::101/64", Gateway: "fd00:6::1", Pool: "storage-v6", Allocation: "storage-v6.fd00-6--101"},
-		},
-		Routes: []assignment.Route{{Dst: "10.7.0.0/16"}},
-		DNS:    &assignment.DNS{Nameservers: []string{"10.6.0.53"}},
-	}
-	a := assignment.Assignment{Interfaces: []assignment.Interface{itf}}
-	value, _ := a.Marshal()
-	networks, _ := json.Marshal([]nadv1.NetworkSelectionElement{{
-		Name: nad.Name, Namespace: nad.Namespace, InterfaceRequest: "net1",
-		IPRequest: []string{"10.6.212.101/16", "fd00:6::101/64"},
-		CNIArgs:   map[string]any{assignment.CNIArgsKey: itf},
-	}})
-	pod := &corev1.Pod{
-		ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "berth-demo-datapath", Annotations: map[string]string{
-			assignment.Annotation: value, nadv1.NetworksAnnotation: string(networks),
-		}},
-		Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "registry.k8s.io/pause:3.10"}}},
-	}
-	return nad, pod
 }

@@ -22,10 +22,18 @@ type demo struct {
 	cp *controlplane.ControlPlane
 }
 
-// run is the demo script; each capability adds its steps here.
+// run is the demo script: Berth is started first, as it would be installed,
+// then the examples are applied and workloads created; the last steps go
+// down to the node and back up to the pods' lifecycle.
 func (d *demo) run(ctx context.Context) error {
 	root, err := controlplane.RepoRoot()
 	if err != nil {
+		return err
+	}
+	if err := d.startBerth(ctx); err != nil {
+		return err
+	}
+	if err := d.nodes(ctx); err != nil {
 		return err
 	}
 	examples := filepath.Join(root, "examples")
@@ -35,20 +43,20 @@ func (d *demo) run(ctx context.Context) error {
 			return err
 		}
 	}
-	if err := d.sriov(ctx); err != nil {
-		return err
-	}
-	step("kubectl get ippools,networks,attachmentpolicies,coordinators")
-	if err := d.kubectl(ctx, "get", "ippools,networks.berth.io,attachmentpolicies,coordinators", "-A"); err != nil {
-		return err
-	}
 	if err := d.networks(ctx); err != nil {
 		return err
 	}
-	if err := d.datapath(ctx); err != nil {
+	if err := d.sriov(ctx); err != nil {
 		return err
 	}
-	return d.workloads(ctx)
+	pods, err := d.workloads(ctx)
+	if err != nil {
+		return err
+	}
+	if err := d.datapath(ctx, pods); err != nil {
+		return err
+	}
+	return d.lifecycle(ctx)
 }
 
 // apply creates every object of a multi-document YAML file with server-side

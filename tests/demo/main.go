@@ -66,7 +66,7 @@ func run(ctx context.Context, dir string, keep bool) error {
 	}
 	if keep {
 		fmt.Println()
-		fmt.Println("The control plane keeps running; `make demo-down` stops it. To use it:")
+		fmt.Println("The control plane and berth-controller keep running; `make demo-down` stops them. To use them:")
 		fmt.Printf("export KUBECONFIG=%s\n", cp.Kubeconfig)
 	}
 	return nil

@@ -7,20 +7,13 @@ import (
 	"os"
 	"time"
 
-	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/utils/ptr"
-	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/config"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	berthv1 "github.com/berth-io/berth/api/v1alpha1"
 	"github.com/berth-io/berth/coordinator"
-	coordctrl "github.com/berth-io/berth/coordinator/controller"
-	netctrl "github.com/berth-io/berth/network/controller"
 	"github.com/berth-io/berth/network/show"
 )
 
@@ -30,13 +23,7 @@ import (
 // syncs; every Network of examples/ gets its NetworkAttachmentDefinition,
 // printed as Multus will read it.
 func (d *demo) networks(ctx context.Context) error {
-	step("Network and Coordinator controllers: generating NetworkAttachmentDefinitions")
-	stop, err := d.startNetworkControllers(ctx)
-	if err != nil {
-		return err
-	}
-	defer stop()
-
+	step("berth-controller's Network and Coordinator controllers: generating NetworkAttachmentDefinitions")
 	coord, err := d.waitCoordinator(ctx, func(c *berthv1.Coordinator) bool { return c.Status.Phase != "" })
 	if err != nil {
 		return err
@@ -70,45 +57,14 @@ func (d *demo) networks(ctx context.Context) error {
 	if err := d.waitNetworksReady(ctx); err != nil {
 		return err
 	}
-	step("kubectl get networks.berth.io,network-attachment-definitions -A")
-	if err := d.kubectl(ctx, "get", "networks.berth.io,network-attachment-definitions", "-A"); err != nil {
+	step("kubectl get ippools,networks,attachmentpolicies,coordinators,network-attachment-definitions")
+	if err := d.kubectl(ctx, "get", "ippools,networks.berth.io,attachmentpolicies,coordinators,network-attachment-definitions", "-A"); err != nil {
 		return err
 	}
 	step("the generated NetworkAttachmentDefinitions")
 	sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	return show.NADs(sctx, d.cp.Client, os.Stdout)
-}
-
-// startNetworkControllers runs the Network and Coordinator controllers in
-// this process for the step. (When the demo runs berth-controller, which
-// holds them too, this goes.)
-func (d *demo) startNetworkControllers(ctx context.Context) (stop func(), err error) {
-	ctrl.SetLogger(logr.Discard())
-	mgr, err := ctrl.NewManager(d.cp.Config, ctrl.Options{
-		Scheme:                 d.cp.Scheme,
-		Metrics:                metricsserver.Options{BindAddress: "0"},
-		HealthProbeBindAddress: "0",
-		Controller:             config.Controller{SkipNameValidation: ptr.To(true)},
-	})
-	if err != nil {
-		return nil, fmt.Errorf("building the controllers' manager: %w", err)
-	}
-	if err := netctrl.SetupWithManager(mgr, netctrl.Options{}); err != nil {
-		return nil, err
-	}
-	if err := coordctrl.SetupWithManager(mgr, coordctrl.Options{}); err != nil {
-		return nil, err
-	}
-	ctx, cancel := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- mgr.Start(ctx) }()
-	return func() {
-		cancel()
-		if err := <-done; err != nil {
-			fmt.Fprintf(os.Stderr, "demo: network controllers: %v\n", err)
-		}
-	}, nil
 }
 
 func (d *demo) waitCoordinator(ctx context.Context, ok func(*berthv1.Coordinator) bool) (*berthv1.Coordinator, error) {

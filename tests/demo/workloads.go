@@ -2,55 +2,51 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/berth-io/berth/api/assignment"
 	nadv1 "github.com/berth-io/berth/api/nad/v1"
-	"github.com/berth-io/berth/cmd/berth-controller/app"
+	"github.com/berth-io/berth/tests/controlplane"
 	berthwebhook "github.com/berth-io/berth/webhook"
 )
 
-// workloads runs berth-controller (the admission webhook and every
-// controller) against the demo's control plane, the API server calling it
-// over TLS with the CA it made for itself, then creates a Deployment and a
-// StatefulSet and prints what every pod was given.
-func (d *demo) workloads(ctx context.Context) error {
-	step("starting berth-controller: admission webhook, allocator, policies, Network and Coordinator controllers")
-	stop, err := d.startBerth(ctx)
-	if err != nil {
-		return err
-	}
-	defer stop()
-
+// nodes registers two workers, one per rack, each with four VFs of the
+// SR-IOV resource, standing in for kubelets.
+func (d *demo) nodes(ctx context.Context) error {
+	step("registering nodes worker-1 (rack r1) and worker-2 (rack r2), each with 4 berth.io/sriov_netdevice VFs")
 	for i, rack := range []string{"r1", "r2"} {
 		name := fmt.Sprintf("worker-%d", i+1)
 		nctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 		_, err := d.cp.CreateNode(nctx, name, map[string]string{"rack": rack}, corev1.ResourceList{"berth.io/sriov_netdevice": *resourceQty(4)})
 		cancel()
-		if err != nil && !apierrors.IsAlreadyExists(errors.Unwrap(err)) && !strings.Contains(err.Error(), "already exists") {
+		if err != nil {
 			return err
 		}
 	}
+	return nil
+}
 
+// workloads creates a Deployment and a StatefulSet and prints what every
+// pod was given at admission; it returns the pods.
+func (d *demo) workloads(ctx context.Context) ([]corev1.Pod, error) {
 	step("creating Deployment web (3 pods labelled tier=storage: the storage-tier policy attaches them) and StatefulSet db (2 pods asking for network storage in the Multus annotation)")
 	labelsWeb := map[string]string{"app": "web", "tier": "storage"}
 	labelsDB := map[string]string{"app": "db"}
@@ -70,14 +66,27 @@ func (d *demo) workloads(ctx context.Context) error {
 		err := d.cp.Client.Create(cctx, o)
 		cancel()
 		if err != nil && !apierrors.IsAlreadyExists(err) {
-			return fmt.Errorf("creating %T %s: %w", o, o.GetName(), err)
+			return nil, fmt.Errorf("creating %T %s: %w", o, o.GetName(), err)
 		}
 	}
 	pods, err := d.waitPods(ctx, 5)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	step("what every pod was given at admission (berth.io/assignment), and where the scheduler put it")
+	if err := printPods(pods); err != nil {
+		return nil, err
+	}
+	step("kubectl get ipallocations (one object per reserved address; its name is the lock)")
+	if err := d.kubectl(ctx, "get", "ipallocations"); err != nil {
+		return nil, err
+	}
+	return pods, nil
+}
+
+// printPods prints a row per pod interface: node, network, addresses,
+// pools and the policies that decided.
+func printPods(pods []corev1.Pod) error {
 	tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "POD\tNODE\tINTERFACE\tNETWORK\tADDRESSES\tPOOLS\tPOLICIES")
 	for _, p := range pods {
@@ -98,11 +107,7 @@ func (d *demo) workloads(ctx context.Context) error {
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", p.Name, node, itf.Interface, itf.Network, strings.Join(addrs, ","), strings.Join(pools, ","), p.Annotations[assignment.PolicyAnnotation])
 		}
 	}
-	if err := tw.Flush(); err != nil {
-		return err
-	}
-	step("kubectl get ipallocations (one object per reserved address; its name is the lock)")
-	return d.kubectl(ctx, "get", "ipallocations")
+	return tw.Flush()
 }
 
 func resourceQty(n int64) *resource.Quantity { return resource.NewQuantity(n, resource.DecimalSI) }
@@ -141,16 +146,22 @@ func (d *demo) waitPods(ctx context.Context, n int) ([]corev1.Pod, error) {
 	}
 }
 
-// startBerth runs berth-controller in this process, on loopback, with the
-// webhook configurations pointing at it. stop removes the configurations
-// (a control plane left running must not call a webhook that is gone) and
-// stops the controller.
-func (d *demo) startBerth(ctx context.Context) (stop func(), err error) {
+// startBerth runs the berth-controller binary (the admission webhook and
+// every controller) against the demo's control plane, as its Deployment
+// would: the webhook configurations point at it on loopback and it patches
+// their caBundle with the CA it makes for itself. It runs beside the
+// control plane, so KEEP=1 leaves it running too.
+func (d *demo) startBerth(ctx context.Context) error {
+	step("starting berth-controller: admission webhook, allocator, policies, Network and Coordinator controllers")
+	bin, err := d.berthController(ctx)
+	if err != nil {
+		return err
+	}
 	ports := make([]int, 2)
 	for i := range ports {
 		l, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
-			return nil, err
+			return err
 		}
 		ports[i] = l.Addr().(*net.TCPAddr).Port
 		l.Close()
@@ -159,63 +170,65 @@ func (d *demo) startBerth(ctx context.Context) (stop func(), err error) {
 	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	if err := d.cp.Client.Create(cctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil && !apierrors.IsAlreadyExists(err) {
-		return nil, err
+		return err
 	}
 	mut, val := berthwebhook.Configurations(berthwebhook.ConfigOptions{
 		Namespace: ns, URL: "https://127.0.0.1:" + strconv.Itoa(ports[0]), ServiceAccount: "system:serviceaccount:" + ns + ":berth-controller",
 	})
 	for _, o := range []client.Object{mut, val} {
 		if err := d.cp.Client.Create(cctx, o); err != nil {
-			return nil, fmt.Errorf("creating the webhook configuration: %w", err)
+			return fmt.Errorf("creating the webhook configuration: %w", err)
 		}
 	}
-	runCtx, cancelRun := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() {
-		done <- app.Run(runCtx, app.Config{
-			RestConfig: rest.CopyConfig(d.cp.Config), Namespace: ns, ServiceAccount: "berth-controller",
-			WebhookHost: "127.0.0.1", WebhookPort: ports[0],
-			CertSource: app.CertsSelfManaged, CertSecret: "berth-webhook-tls", CertIPs: []net.IP{net.IPv4(127, 0, 0, 1)},
-			WebhookConfiguration: berthwebhook.ConfigurationName, MetricsAddr: "0", ProbeAddr: "127.0.0.1:" + strconv.Itoa(ports[1]),
-			LeaderElection: false, Metrics: prometheus.NewRegistry(), InProcessReplica: true,
-		})
-	}()
-	removeConfigs := func() {
-		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-		defer cancel()
-		for _, o := range []client.Object{mut, val} {
-			if err := d.cp.Client.Delete(dctx, o); err != nil && !apierrors.IsNotFound(err) {
-				fmt.Fprintf(os.Stderr, "demo: removing webhook configuration: %v\n", err)
-			}
-		}
+	args := []string{
+		"--namespace=" + ns, "--webhook-host=127.0.0.1", "--webhook-port=" + strconv.Itoa(ports[0]),
+		"--cert-ips=127.0.0.1", "--webhook-configuration=" + berthwebhook.ConfigurationName,
+		"--metrics-bind-address=0", "--health-probe-bind-address=127.0.0.1:" + strconv.Itoa(ports[1]),
+		"--leader-elect=false",
 	}
-	stop = func() {
-		removeConfigs()
-		cancelRun()
-		<-done
+	if err := d.cp.Spawn("berth-controller", bin, args, []string{"KUBECONFIG=" + d.cp.Kubeconfig}); err != nil {
+		return err
 	}
 	url := "http://127.0.0.1:" + strconv.Itoa(ports[1]) + "/readyz"
-	deadline := time.Now().Add(2 * time.Minute)
+	rctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
 	for {
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		req, _ := http.NewRequestWithContext(rctx, http.MethodGet, url, nil)
 		resp, err := http.DefaultClient.Do(req)
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
-				fmt.Printf("berth-controller ready: webhook https://127.0.0.1:%d, CA in secret %s/berth-webhook-tls, caBundle patched\n", ports[0], ns)
-				return stop, nil
+				fmt.Printf("berth-controller ready (log: %s): webhook https://127.0.0.1:%d, CA in secret %s/berth-webhook-tls, caBundle patched\n",
+					d.cp.Logs("berth-controller"), ports[0], ns)
+				return nil
 			}
 		}
 		select {
-		case err := <-done:
-			removeConfigs()
-			cancelRun()
-			return nil, fmt.Errorf("berth-controller stopped: %w", err)
+		case <-rctx.Done():
+			return fmt.Errorf("berth-controller did not become ready: %w; see %s", rctx.Err(), d.cp.Logs("berth-controller"))
 		case <-time.After(200 * time.Millisecond):
 		}
-		if time.Now().After(deadline) {
-			stop()
-			return nil, errors.New("berth-controller did not become ready in 2 minutes")
-		}
 	}
+}
+
+// berthController is bin/berth-controller of `make build`, or one built
+// now into the demo's directory.
+func (d *demo) berthController(ctx context.Context) (string, error) {
+	root, err := controlplane.RepoRoot()
+	if err != nil {
+		return "", err
+	}
+	bin := filepath.Join(root, "bin", "berth-controller")
+	if _, err := os.Stat(bin); err == nil {
+		return bin, nil
+	}
+	bin = filepath.Join(d.cp.Dir, "bin", "berth-controller")
+	bctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(bctx, "go", "build", "-o", bin, "./cmd/berth-controller")
+	cmd.Dir = root
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("building berth-controller: %w\n%s", err, out)
+	}
+	return bin, nil
 }
