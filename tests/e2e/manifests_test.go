@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/berth-io/berth/cni/install"
 	"github.com/berth-io/berth/tests/controlplane"
 )
 
@@ -53,5 +54,55 @@ func TestHelmChartInStep(t *testing.T) {
 	_, got, _ := strings.Cut(string(read(filepath.Join(chart, "templates", "webhooks.yaml"))), "*/}}\n")
 	if got != want {
 		t.Errorf("chart templates/webhooks.yaml is out of step with manifests/controller/webhooks.yaml")
+	}
+}
+
+// TestDockerfileBuildsTheManifestsImages: every image the manifests run is
+// a target of the Dockerfile, and what the manifests and the installer
+// expect inside it is copied there.
+func TestDockerfileBuildsTheManifestsImages(t *testing.T) {
+	root, err := controlplane.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dockerfile, err := os.ReadFile(filepath.Join(root, "Dockerfile"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	df := string(dockerfile)
+	for _, tt := range []struct {
+		manifest, image string
+		inside          []string // paths the image must hold
+	}{
+		{"controller/deployment.yaml", "berth-controller", []string{"/usr/local/bin/berth-controller"}},
+		{"cni/daemonset.yaml", "berth-cni", []string{"/usr/local/bin/berth-cni-install", "/usr/local/lib/berth/cni/"}},
+		{"deviceplugin/daemonset.yaml", "berth-sriov-dp", []string{"/usr/local/bin/berth-sriov-dp"}},
+	} {
+		m, err := os.ReadFile(filepath.Join(root, "manifests", tt.manifest))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(string(m), "image: ghcr.io/berth-io/"+tt.image+":") {
+			t.Errorf("manifests/%s does not run image %s", tt.manifest, tt.image)
+		}
+		_, stage, ok := strings.Cut(df, " AS "+tt.image+"\n")
+		if !ok {
+			t.Errorf("Dockerfile has no target %s", tt.image)
+			continue
+		}
+		stage, _, _ = strings.Cut(stage, "\nFROM ")
+		for _, p := range tt.inside {
+			if !strings.Contains(stage, p) {
+				t.Errorf("Dockerfile target %s does not put %s in the image", tt.image, p)
+			}
+		}
+	}
+	// The CNI image carries every plugin the installer copies.
+	_, cni, _ := strings.Cut(df, " AS berth-cni\n")
+	cni, _, _ = strings.Cut(cni, "\nFROM ")
+	for _, plugin := range install.Plugins() {
+		if !strings.Contains(cni, "/out/"+plugin+" ") {
+			t.Errorf("Dockerfile target berth-cni does not copy %s, which berth-cni-install installs", plugin)
+		}
 	}
 }
