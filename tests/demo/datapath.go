@@ -135,8 +135,8 @@ func (d *demo) podInterfaces(ctx context.Context, pod *corev1.Pod, uplink string
 	return nil
 }
 
-// pluginDirs finds berth-ipam and berth-coordinator (bin/ from `make
-// build`, else built now) and the reference plugins of `make bins`.
+// pluginDirs finds Berth's CNI plugins (bin/ from `make build`, else built
+// now) and the reference plugins of `make bins`.
 func pluginDirs(ctx context.Context) ([]string, func(), error) {
 	ref, err := controlplane.CNIBinDir()
 	if err != nil {
@@ -156,9 +156,10 @@ func pluginDirs(ctx context.Context) ([]string, func(), error) {
 	}
 	bctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
 	defer cancel()
-	if err := multus.BuildPlugins(bctx, dir); err != nil {
+	dirs, err := multus.PluginDirs(bctx, dir)
+	if err != nil {
 		os.RemoveAll(dir)
 		return nil, nil, err
 	}
-	return []string{dir, ref}, func() { os.RemoveAll(dir) }, nil
+	return dirs, func() { os.RemoveAll(dir) }, nil
 }

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"net/netip"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -15,7 +14,6 @@ import (
 
 	nadv1 "github.com/berth-io/berth/api/nad/v1"
 	berthv1 "github.com/berth-io/berth/api/v1alpha1"
-	"github.com/berth-io/berth/tests/controlplane"
 	"github.com/berth-io/berth/tests/multus"
 	"github.com/berth-io/berth/tests/netsim"
 )
@@ -26,20 +24,11 @@ var (
 	pluginsErr  error
 )
 
-// plugins builds berth-ipam, berth-coordinator and berth-ifacer once per
-// package and returns them with the reference plugins' directory.
+// plugins builds Berth's CNI plugins once per package and returns them
+// with the reference plugins' directory.
 func plugins(t *testing.T) []string {
 	t.Helper()
 	pluginsOnce.Do(func() {
-		ref, err := controlplane.CNIBinDir()
-		if err != nil {
-			pluginsErr = err
-			return
-		}
-		if _, err := os.Stat(filepath.Join(ref, "macvlan")); err != nil {
-			pluginsErr = err
-			return
-		}
 		dir, err := os.MkdirTemp("", "berth-e2e-plugins-")
 		if err != nil {
 			pluginsErr = err
@@ -47,11 +36,10 @@ func plugins(t *testing.T) []string {
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 		defer cancel()
-		pluginsErr = multus.BuildPlugins(ctx, dir)
-		pluginDirs = []string{dir, ref}
+		pluginDirs, pluginsErr = multus.PluginDirs(ctx, dir)
 	})
 	if pluginsErr != nil {
-		t.Fatalf("CNI plugins (run `make bins`): %v", pluginsErr)
+		t.Fatalf("CNI plugins: %v", pluginsErr)
 	}
 	return pluginDirs
 }

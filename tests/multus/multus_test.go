@@ -30,35 +30,11 @@ var (
 	binDirs []string
 )
 
-func TestMain(m *testing.M) { os.Exit(run(m)) }
-
-func run(m *testing.M) int {
-	ref, err := controlplane.CNIBinDir()
-	if err == nil {
-		_, err = os.Stat(filepath.Join(ref, "macvlan"))
-	}
-	if err != nil {
-		if controlplane.InCI() {
-			fmt.Fprintf(os.Stderr, "FAIL: reference CNI plugins missing (%v): run `make bins`\n", err)
-			return 1
-		}
-		fmt.Fprintf(os.Stderr, "SKIP: reference CNI plugins missing (%v): run `make bins`\n", err)
-		return 0
-	}
-	dir, err := os.MkdirTemp("", "berth-multus-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "FAIL:", err)
-		return 1
-	}
-	defer os.RemoveAll(dir)
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	if err := multus.BuildPlugins(ctx, dir); err != nil {
-		fmt.Fprintln(os.Stderr, "FAIL:", err)
-		return 1
-	}
-	binDirs = []string{dir, ref}
-	return controlplane.Main(m, controlplane.Options{}, &cp)
+func TestMain(m *testing.M) {
+	os.Exit(multus.TestMain(m, func(dirs []string) int {
+		binDirs = dirs
+		return controlplane.Main(m, controlplane.Options{}, &cp)
+	}))
 }
 
 // unreachableKubeconfig points at a port nobody listens on: a plugin that

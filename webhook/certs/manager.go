@@ -12,6 +12,7 @@
 package certs
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -344,46 +345,50 @@ func (m *Manager) renew(s *state, now time.Time) (*state, bool, error) {
 // chart installs it with the Deployment) is an error, retried.
 func (m *Manager) patchBundles(ctx context.Context, bundle []byte) error {
 	for _, name := range m.opts.MutatingWebhookConfigurations {
-		err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
-			cfg := &admissionregistrationv1.MutatingWebhookConfiguration{}
-			if err := m.c.Get(ctx, client.ObjectKey{Name: name}, cfg); err != nil {
-				return err
-			}
-			changed := false
+		cfg := &admissionregistrationv1.MutatingWebhookConfiguration{}
+		err := m.patchBundle(ctx, name, cfg, bundle, func() []*admissionregistrationv1.WebhookClientConfig {
+			out := make([]*admissionregistrationv1.WebhookClientConfig, len(cfg.Webhooks))
 			for i := range cfg.Webhooks {
-				if string(cfg.Webhooks[i].ClientConfig.CABundle) != string(bundle) {
-					cfg.Webhooks[i].ClientConfig.CABundle, changed = bundle, true
-				}
+				out[i] = &cfg.Webhooks[i].ClientConfig
 			}
-			if !changed {
-				return nil
-			}
-			return m.c.Update(ctx, cfg)
+			return out
 		})
 		if err != nil {
 			return fmt.Errorf("patching the CA bundle into mutatingwebhookconfiguration %q: %w", name, err)
 		}
 	}
 	for _, name := range m.opts.ValidatingWebhookConfigurations {
-		err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
-			cfg := &admissionregistrationv1.ValidatingWebhookConfiguration{}
-			if err := m.c.Get(ctx, client.ObjectKey{Name: name}, cfg); err != nil {
-				return err
-			}
-			changed := false
+		cfg := &admissionregistrationv1.ValidatingWebhookConfiguration{}
+		err := m.patchBundle(ctx, name, cfg, bundle, func() []*admissionregistrationv1.WebhookClientConfig {
+			out := make([]*admissionregistrationv1.WebhookClientConfig, len(cfg.Webhooks))
 			for i := range cfg.Webhooks {
-				if string(cfg.Webhooks[i].ClientConfig.CABundle) != string(bundle) {
-					cfg.Webhooks[i].ClientConfig.CABundle, changed = bundle, true
-				}
+				out[i] = &cfg.Webhooks[i].ClientConfig
 			}
-			if !changed {
-				return nil
-			}
-			return m.c.Update(ctx, cfg)
+			return out
 		})
 		if err != nil {
 			return fmt.Errorf("patching the CA bundle into validatingwebhookconfiguration %q: %w", name, err)
 		}
 	}
 	return nil
+}
+
+// patchBundle reads configuration name into cfg and sets bundle in each of
+// the client configs that configs returns from it, writing only on change.
+func (m *Manager) patchBundle(ctx context.Context, name string, cfg client.Object, bundle []byte, configs func() []*admissionregistrationv1.WebhookClientConfig) error {
+	return retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		if err := m.c.Get(ctx, client.ObjectKey{Name: name}, cfg); err != nil {
+			return err
+		}
+		changed := false
+		for _, cc := range configs() {
+			if !bytes.Equal(cc.CABundle, bundle) {
+				cc.CABundle, changed = bundle, true
+			}
+		}
+		if !changed {
+			return nil
+		}
+		return m.c.Update(ctx, cfg)
+	})
 }
