@@ -84,7 +84,9 @@ vet: ## gofmt and go vet.
 
 .PHONY: test
 test: deps bins vet build ## Run every test: unit, Rego, control plane, network namespaces.
-	go test -count=1 -timeout $(TEST_TIMEOUT) $(GO_TEST_FLAGS) ./...
+	@# The report lists per package how many tests ran, passed, skipped
+	@# (with the reason) and failed, with the output of every failure.
+	go test -json -count=1 -timeout $(TEST_TIMEOUT) $(GO_TEST_FLAGS) ./... | go run ./tests/testreport
 
 .PHONY: bench
 bench: deps bins build ## Run the benchmarks (docs/benchmarks.md says how to read them).
