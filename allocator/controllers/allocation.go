@@ -39,6 +39,7 @@ type allocationReconciler struct {
 	recorder  events.EventRecorder
 	clock     clock.PassiveClock
 	ttl       time.Duration
+	bindGrace time.Duration
 }
 
 func (r *allocationReconciler) setup(mgr ctrl.Manager, workers int) error {
@@ -237,6 +238,12 @@ func (r *allocationReconciler) bind(ctx context.Context, alloc *berthv1.IPAlloca
 			return ctrl.Result{RequeueAfter: conflictRetry}, nil
 		}
 		pod = fresh
+	}
+	if alloc.Spec.Phase == berthv1.AllocationReserved && pod.Spec.NodeName == "" && r.bindGrace > 0 {
+		// Bind once, with the node: the scheduler's update requeues this.
+		if age := r.clock.Since(pod.CreationTimestamp.Add(time.Second)); age < r.bindGrace {
+			return ctrl.Result{RequeueAfter: r.bindGrace - age}, nil
+		}
 	}
 	want := alloc.DeepCopy()
 	want.Spec.Phase = berthv1.AllocationBound

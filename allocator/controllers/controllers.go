@@ -41,7 +41,18 @@ type Options struct {
 	Clock clock.PassiveClock
 	// MaxConcurrentReconciles per controller; zero means 4.
 	MaxConcurrentReconciles int
+	// BindGrace: see DefaultBindGrace (used when zero); negative binds at
+	// once.
+	BindGrace time.Duration
 }
+
+// DefaultBindGrace is how long the binding of a reservation waits for its
+// pod to be scheduled. Binding before the scheduler has placed the pod
+// means writing the IPAllocation twice (without, then with the node); the
+// scheduler usually takes well under a second, and the reservation is safe
+// meanwhile (its pod is found through the assignment, so the TTL never
+// releases it).
+const DefaultBindGrace = 5 * time.Second
 
 // Field indexes the controllers register on the manager's cache.
 const (
@@ -70,13 +81,16 @@ func SetupWithManager(ctx context.Context, mgr ctrl.Manager, opts Options) error
 	if opts.MaxConcurrentReconciles <= 0 {
 		opts.MaxConcurrentReconciles = 4
 	}
+	if opts.BindGrace == 0 {
+		opts.BindGrace = DefaultBindGrace
+	}
 	if err := registerIndexes(ctx, mgr.GetFieldIndexer()); err != nil {
 		return err
 	}
 	recorder := mgr.GetEventRecorder("berth-allocator")
 	ar := &allocationReconciler{
 		client: mgr.GetClient(), apiReader: mgr.GetAPIReader(), recorder: recorder,
-		clock: opts.Clock, ttl: opts.ReservationTTL,
+		clock: opts.Clock, ttl: opts.ReservationTTL, bindGrace: opts.BindGrace,
 	}
 	if err := ar.setup(mgr, opts.MaxConcurrentReconciles); err != nil {
 		return fmt.Errorf("setting up the ipallocation controller: %w", err)
