@@ -328,18 +328,19 @@ func TestHandlePatches(t *testing.T) {
 		},
 		reserved: []string{"storage-v4.10.6.212.100", "storage-v6.fd00-6--100"},
 	}, {
-		name: "a forged assignment is overwritten, user cni-args and fields kept, other elements kept",
+		name: "a forged assignment is overwritten, user cni-args and fields kept, keys Berth does not know kept, other elements kept",
 		req: request(podJSON(map[string]string{
 			assignment.Annotation:    `{"interfaces":[{"interface":"net1","network":"default/storage","addresses":[{"address":"10.6.212.200/16","pool":"storage-v4","allocation":"x"}]}]}`,
-			nadv1.NetworksAnnotation: `[{"name":"plain","interface":"data","cni-args":{"berth.io/assignment":{"forged":true}}},{"name":"storage","interface":"net1","cni-args":{"team":"x"},"bandwidth":{"ingressRate":1000}}]`,
+			nadv1.NetworksAnnotation: `[{"name":"plain","interface":"data","cni-args":{"berth.io/assignment":{"forged":true}},"x-other":1},{"name":"storage","interface":"net1","cni-args":{"team":"x"},"bandwidth":{"ingressRate":1000},"x-future":{"k":[1]}}]`,
 		}, "")),
 		dec: decision(storageAtt),
 		want: []jsonpatch.Operation{
 			op("replace", "/metadata/annotations/k8s.v1.cni.cncf.io~1networks", mustJSON([]nadv1.NetworkSelectionElement{
-				{Name: "plain", Namespace: "default", InterfaceRequest: "data"},
+				{Name: "plain", Namespace: "default", InterfaceRequest: "data", Unknown: map[string]json.RawMessage{"x-other": json.RawMessage(`1`)}},
 				storageElement(storageNet1, func(e *nadv1.NetworkSelectionElement) {
 					e.CNIArgs["team"] = "x"
 					e.BandwidthRequest = json.RawMessage(`{"ingressRate":1000}`)
+					e.Unknown = map[string]json.RawMessage{"x-future": json.RawMessage(`{"k":[1]}`)}
 				}),
 			})),
 			op("replace", "/metadata/annotations/berth.io~1assignment", mustJSON(assignment.Assignment{Interfaces: []assignment.Interface{storageNet1}})),

@@ -1,9 +1,12 @@
 package v1
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"net/netip"
+	"reflect"
+	"sort"
 	"strings"
 
 	"k8s.io/apimachinery/pkg/util/validation"
@@ -34,6 +37,108 @@ type NetworkSelectionElement struct {
 	PortMappingsRequest   json.RawMessage `json:"portMappings,omitempty"`
 	BandwidthRequest      json.RawMessage `json:"bandwidth,omitempty"`
 	IPAMClaimReference    string          `json:"ipam-claim-reference,omitempty"`
+
+	// Unknown holds the keys of the element this type has no field for, as
+	// written. Multus ignores keys it does not know, and newer Multus
+	// releases add keys: refusing them would refuse pods Multus accepts, and
+	// dropping them when Berth rewrites the annotation would lose what the
+	// user asked for. They are written back after the known keys.
+	Unknown map[string]json.RawMessage `json:"-"`
+}
+
+// selectionElement has the fields of NetworkSelectionElement without its
+// JSON methods, so they can use the default encoding for the known keys.
+type selectionElement NetworkSelectionElement
+
+// knownKeys are the JSON keys of NetworkSelectionElement's typed fields.
+var knownKeys = func() map[string]bool {
+	keys := map[string]bool{}
+	t := reflect.TypeOf(selectionElement{})
+	for i := range t.NumField() {
+		name, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ",")
+		if name != "" && name != "-" {
+			keys[name] = true
+		}
+	}
+	return keys
+}()
+
+// UnmarshalJSON decodes the known keys strictly into their fields (a known
+// key of the wrong type is an error) and keeps every other key in Unknown.
+// Keys are matched exactly: "Name" is not "name".
+func (e *NetworkSelectionElement) UnmarshalJSON(data []byte) error {
+	if bytes.Equal(bytes.TrimSpace(data), []byte("null")) {
+		return nil // as encoding/json does for a null struct
+	}
+	var all map[string]json.RawMessage
+	if err := json.Unmarshal(data, &all); err != nil {
+		return err
+	}
+	known := map[string]json.RawMessage{}
+	var unknown map[string]json.RawMessage
+	for k, v := range all {
+		if knownKeys[k] {
+			known[k] = v
+			continue
+		}
+		if unknown == nil {
+			unknown = map[string]json.RawMessage{}
+		}
+		unknown[k] = v
+	}
+	buf, err := json.Marshal(known)
+	if err != nil {
+		return err
+	}
+	var out selectionElement
+	dec := json.NewDecoder(bytes.NewReader(buf))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&out); err != nil {
+		return err
+	}
+	out.Unknown = unknown
+	*e = NetworkSelectionElement(out)
+	return nil
+}
+
+// MarshalJSON writes the known keys in field order, then the unknown ones
+// sorted by key. An unknown key that collides with a known one (possible
+// only when Unknown is filled by hand) is left out: the field wins.
+func (e NetworkSelectionElement) MarshalJSON() ([]byte, error) {
+	known, err := json.Marshal(selectionElement(e))
+	if err != nil {
+		return nil, err
+	}
+	if len(e.Unknown) == 0 {
+		return known, nil
+	}
+	keys := make([]string, 0, len(e.Unknown))
+	for k := range e.Unknown {
+		if !knownKeys[k] {
+			keys = append(keys, k)
+		}
+	}
+	sort.Strings(keys)
+	var b bytes.Buffer
+	b.Write(known[:len(known)-1]) // without the closing brace
+	for _, k := range keys {
+		kb, err := json.Marshal(k)
+		if err != nil {
+			return nil, err
+		}
+		var vb bytes.Buffer
+		if err := json.Compact(&vb, e.Unknown[k]); err != nil {
+			return nil, fmt.Errorf("key %q: %w", k, err)
+		}
+		if b.Len() > 1 {
+			b.WriteByte(',')
+		}
+		b.Write(kb)
+		b.WriteByte(':')
+		b.Write(vb.Bytes())
+	}
+	b.WriteByte('}')
+	return b.Bytes(), nil
 }
 
 // ParseNetworkSelection parses the value of the networks annotation of a pod
@@ -47,8 +152,9 @@ func ParseNetworkSelection(value, podNamespace string) ([]NetworkSelectionElemen
 	}
 	var elems []NetworkSelectionElement
 	if strings.HasPrefix(value, "[") {
+		// Unknown keys of an element are kept (NetworkSelectionElement's
+		// UnmarshalJSON), as Multus accepts them.
 		dec := json.NewDecoder(strings.NewReader(value))
-		dec.DisallowUnknownFields()
 		if err := dec.Decode(&elems); err != nil {
 			return nil, fmt.Errorf("annotation %s: not a JSON list of network selection elements: %w", NetworksAnnotation, err)
 		}
