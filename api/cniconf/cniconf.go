@@ -207,12 +207,10 @@ type Coordinator struct {
 // the field.
 func (c *CoordinatorConfig) Resolve() (*Coordinator, error) {
 	r := &Coordinator{Mode: c.Mode, Kubeconfig: c.Kubeconfig, HostRuleTable: DefaultHostRuleTable}
-	switch c.Mode {
-	case "":
+	if c.Mode == "" {
 		r.Mode = ModeAuto
-	case ModeAuto, ModeUnderlay, ModeOverlay, ModeDisabled:
-	default:
-		return nil, fmt.Errorf("mode: %q is not one of auto, underlay, overlay, disabled", c.Mode)
+	} else if err := CheckMode(c.Mode); err != nil {
+		return nil, fmt.Errorf("mode: %w", err)
 	}
 	var err error
 	if r.PodCIDRs, err = parseCIDRs("podCIDRs", c.PodCIDRs); err != nil {
@@ -224,25 +222,20 @@ func (c *CoordinatorConfig) Resolve() (*Coordinator, error) {
 	if r.HijackCIDRs, err = parseCIDRs("hijackCIDRs", c.HijackCIDRs); err != nil {
 		return nil, err
 	}
-	if c.PodDefaultRouteNIC != "" {
-		if err := nadv1.ValidateInterfaceName(c.PodDefaultRouteNIC); err != nil {
-			return nil, fmt.Errorf("podDefaultRouteNIC: %w", err)
-		}
-		r.PodDefaultRouteNIC = c.PodDefaultRouteNIC
+	if err := CheckPodDefaultRouteNIC(c.PodDefaultRouteNIC); err != nil {
+		return nil, fmt.Errorf("podDefaultRouteNIC: %w", err)
 	}
+	r.PodDefaultRouteNIC = c.PodDefaultRouteNIC
 	if c.PodMACPrefix != "" {
 		if r.PodMACPrefix, err = ParseMACPrefix(c.PodMACPrefix); err != nil {
 			return nil, fmt.Errorf("podMACPrefix: %w", err)
 		}
 	}
 	if c.HostRuleTable != nil {
-		t := *c.HostRuleTable
-		// 0 is unspecified and 253-255 are the kernel's default, main and
-		// local tables: routes to pods there would not be ours to remove.
-		if t < 1 || t > 0xFFFFFFFF || (t >= 253 && t <= 255) {
-			return nil, fmt.Errorf("hostRuleTable: %d must be 1 to 4294967295 and not 253, 254 or 255 (the kernel's default, main and local tables)", t)
+		if err := CheckHostRuleTable(*c.HostRuleTable); err != nil {
+			return nil, fmt.Errorf("hostRuleTable: %w", err)
 		}
-		r.HostRuleTable = int(t)
+		r.HostRuleTable = int(*c.HostRuleTable)
 	}
 	if r.PodRPFilter, err = rpFilter("podRPFilter", c.PodRPFilter); err != nil {
 		return nil, err
@@ -251,8 +244,8 @@ func (c *CoordinatorConfig) Resolve() (*Coordinator, error) {
 		return nil, err
 	}
 	if c.TxQueueLen != nil {
-		if *c.TxQueueLen < 0 {
-			return nil, fmt.Errorf("txQueueLen: %d must not be negative", *c.TxQueueLen)
+		if err := CheckTxQueueLen(*c.TxQueueLen); err != nil {
+			return nil, fmt.Errorf("txQueueLen: %w", err)
 		}
 		r.TxQueueLen = int(*c.TxQueueLen)
 	}
@@ -271,18 +264,88 @@ func (c *CoordinatorConfig) Resolve() (*Coordinator, error) {
 	if veth == "" {
 		veth = DefaultVethLinkAddress
 	}
-	if r.VethLinkAddress, err = netip.ParseAddr(veth); err != nil || !r.VethLinkAddress.Is4() {
-		return nil, fmt.Errorf("vethLinkAddress: %q is not an IPv4 address", veth)
-	}
-	// The pod side of the veth takes the next address.
-	if next := r.VethLinkAddress.Next(); !next.IsValid() || next.IsMulticast() || next == netip.AddrFrom4([4]byte{255, 255, 255, 255}) {
-		return nil, fmt.Errorf("vethLinkAddress: %s leaves no unicast address after it for the pod side", veth)
+	if r.VethLinkAddress, err = ParseVethLinkAddress(veth); err != nil {
+		return nil, fmt.Errorf("vethLinkAddress: %w", err)
 	}
 	return r, nil
 }
 
+// The checks of single settings below are Resolve's, exported so that the
+// API (network/validate for a Network's spec.coordinator; the CRD's CEL
+// rules mirror them) refuses what every pod's ADD would refuse. Their
+// errors start with the value and leave the field to the caller.
+
+// CheckMode accepts the modes berth-coordinator knows.
+func CheckMode(mode string) error {
+	switch mode {
+	case ModeAuto, ModeUnderlay, ModeOverlay, ModeDisabled:
+		return nil
+	}
+	return fmt.Errorf("%q is not one of auto, underlay, overlay, disabled", mode)
+}
+
+// ParseCIDR parses one entry of podCIDRs, serviceCIDRs or hijackCIDRs.
+func ParseCIDR(s string) (netip.Prefix, error) {
+	p, err := netip.ParsePrefix(s)
+	if err != nil {
+		return netip.Prefix{}, fmt.Errorf("%q is not a CIDR", s)
+	}
+	return p.Masked(), nil
+}
+
+// CheckPodDefaultRouteNIC accepts an interface name the kernel would, or
+// "" (not set).
+func CheckPodDefaultRouteNIC(name string) error {
+	if name == "" {
+		return nil
+	}
+	return nadv1.ValidateInterfaceName(name)
+}
+
+// CheckHostRuleTable accepts a routing table of the host for the routes to
+// underlay pods. 0 is unspecified and 253-255 are the kernel's default,
+// main and local tables: routes to pods there would not be ours to remove,
+// and DEL and GC remove what that table holds.
+func CheckHostRuleTable(t int64) error {
+	if t < 1 || t > 0xFFFFFFFF || (t >= 253 && t <= 255) {
+		return fmt.Errorf("%d must be 1 to 4294967295 and not 253, 254 or 255 (the kernel's default, main and local tables)", t)
+	}
+	return nil
+}
+
+// CheckRPFilter accepts an rp_filter value, or -1 (leave it alone).
+func CheckRPFilter(v int32) error {
+	if v < -1 || v > 2 {
+		return fmt.Errorf("%d must be -1 (leave alone), 0, 1 or 2", v)
+	}
+	return nil
+}
+
+// CheckTxQueueLen accepts a transmit queue length; 0 leaves the default.
+func CheckTxQueueLen(v int32) error {
+	if v < 0 {
+		return fmt.Errorf("%d must not be negative", v)
+	}
+	return nil
+}
+
+// ParseVethLinkAddress parses the host side's address of the underlay veth:
+// IPv4, since the pod's IPv6 next hop to the host is fe80::1, and followed
+// by a unicast address, which the pod side takes.
+func ParseVethLinkAddress(s string) (netip.Addr, error) {
+	a, err := netip.ParseAddr(s)
+	if err != nil || !a.Is4() {
+		return netip.Addr{}, fmt.Errorf("%q is not an IPv4 address", s)
+	}
+	if next := a.Next(); !next.IsValid() || next.IsMulticast() || next == netip.AddrFrom4([4]byte{255, 255, 255, 255}) {
+		return netip.Addr{}, fmt.Errorf("%q leaves no unicast address after it for the pod side of the veth", s)
+	}
+	return a, nil
+}
+
 // ParseMACPrefix parses one or two bytes ("0a" or "0a:1b") that must leave
-// the MAC a unicast address.
+// the MAC a unicast address: the multicast bit (0x01 of the first byte)
+// clear. The locally administered bit (0x02) may be either.
 func ParseMACPrefix(s string) ([]byte, error) {
 	parts := strings.Split(s, ":")
 	if len(parts) > 2 {
@@ -305,11 +368,11 @@ func ParseMACPrefix(s string) ([]byte, error) {
 func parseCIDRs(field string, in []string) ([]netip.Prefix, error) {
 	out := make([]netip.Prefix, 0, len(in))
 	for i, s := range in {
-		p, err := netip.ParsePrefix(s)
+		p, err := ParseCIDR(s)
 		if err != nil {
-			return nil, fmt.Errorf("%s[%d]: %q is not a CIDR", field, i, s)
+			return nil, fmt.Errorf("%s[%d]: %w", field, i, err)
 		}
-		out = append(out, p.Masked())
+		out = append(out, p)
 	}
 	return out, nil
 }
@@ -318,8 +381,8 @@ func rpFilter(field string, v *int32) (int, error) {
 	if v == nil {
 		return 0, nil
 	}
-	if *v < -1 || *v > 2 {
-		return 0, fmt.Errorf("%s: %d must be -1 (leave alone), 0, 1 or 2", field, *v)
+	if err := CheckRPFilter(*v); err != nil {
+		return 0, fmt.Errorf("%s: %w", field, err)
 	}
 	return int(*v), nil
 }

@@ -46,6 +46,8 @@ func TestCoordinatorResolve(t *testing.T) {
 		{"MAC prefix not hex", `{"podMACPrefix":"zz:00"}`, `podMACPrefix: "zz:00" is not one or two hex bytes`, nil},
 		{"host table zero", `{"hostRuleTable":0}`, "hostRuleTable: 0 must be", nil},
 		{"host table local", `{"hostRuleTable":255}`, "hostRuleTable: 255 must be", nil},
+		{"host table main", `{"hostRuleTable":254}`, "hostRuleTable: 254 must be", nil},
+		{"host table 256", `{"hostRuleTable":256}`, "", func(r *Coordinator) bool { return r.HostRuleTable == 256 }},
 		{"host table too big", `{"hostRuleTable":4294967296}`, "hostRuleTable: 4294967296 must be", nil},
 		{"pod rp_filter", `{"podRPFilter":-2}`, "podRPFilter: -2 must be", nil},
 		{"host rp_filter", `{"hostRPFilter":3}`, "hostRPFilter: 3 must be", nil},
@@ -54,7 +56,11 @@ func TestCoordinatorResolve(t *testing.T) {
 		{"conflict timeout", `{"detectIPConflictTimeout":"0s"}`, `detectIPConflictTimeout: "0s" must be positive`, nil},
 		{"api timeout", `{"apiTimeout":"x"}`, `apiTimeout: "x" is not a duration`, nil},
 		{"veth IPv6", `{"vethLinkAddress":"fe80::1"}`, `vethLinkAddress: "fe80::1" is not an IPv4 address`, nil},
-		{"veth last address", `{"vethLinkAddress":"255.255.255.254"}`, "vethLinkAddress: 255.255.255.254 leaves no unicast address", nil},
+		{"veth mapped IPv4", `{"vethLinkAddress":"::ffff:169.254.1.1"}`, `vethLinkAddress: "::ffff:169.254.1.1" is not an IPv4 address`, nil},
+		{"veth before multicast", `{"vethLinkAddress":"223.255.255.255"}`, `vethLinkAddress: "223.255.255.255" leaves no unicast address`, nil},
+		{"veth last multicast", `{"vethLinkAddress":"239.255.255.255"}`, "", func(r *Coordinator) bool { return r.VethLinkAddress.String() == "239.255.255.255" }},
+		{"locally administered MAC prefix", `{"podMACPrefix":"02"}`, "", func(r *Coordinator) bool { return r.PodMACPrefix[0] == 2 }},
+		{"veth last address", `{"vethLinkAddress":"255.255.255.254"}`, `vethLinkAddress: "255.255.255.254" leaves no unicast address`, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := &CoordinatorConfig{}

@@ -6,7 +6,6 @@ package validate
 
 import (
 	"fmt"
-	"net/netip"
 	"regexp"
 	"slices"
 	"strings"
@@ -31,7 +30,6 @@ var (
 	cniTypes       = []string{"macvlan", "ipvlan", "sriov", "ovs", "bridge", "host-device", "custom"}
 	coordModes     = []string{"auto", "underlay", "overlay", "disabled"}
 	pciAddress     = regexp.MustCompile(`^[0-9a-fA-F]{4}:[0-9a-fA-F]{2}:[0-9a-fA-F]{2}\.[0-7]$`)
-	macPrefix      = regexp.MustCompile(`^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2})?$`)
 	blockOfCNIType = map[berthv1.CNIType]string{
 		berthv1.CNITypeMacvlan: "macvlan", berthv1.CNITypeIPvlan: "ipvlan", berthv1.CNITypeSRIOV: "sriov",
 		berthv1.CNITypeOVS: "ovs", berthv1.CNITypeBridge: "bridge", berthv1.CNITypeHostDevice: "hostDevice",
@@ -329,41 +327,51 @@ func poolNames(sel *berthv1.PoolSelection, p *field.Path) field.ErrorList {
 	return errs
 }
 
-// Settings checks coordinator settings, of a Network or of the Coordinator.
+// Settings checks coordinator settings, of a Network or of the Coordinator,
+// with berth-coordinator's own checks (cniconf): a setting the plugin would
+// refuse at every pod's ADD is refused here instead.
 func Settings(s *berthv1.CoordinatorSettings, p *field.Path) field.ErrorList {
 	var errs field.ErrorList
+	invalid := func(name string, err error) {
+		if err != nil {
+			// The plugin's message starts with the value.
+			errs = append(errs, field.Invalid(p.Child(name), field.OmitValueType{}, err.Error()))
+		}
+	}
 	if s.Mode != nil {
 		errs = append(errs, oneOf(p.Child("mode"), string(*s.Mode), coordModes, false)...)
 	}
 	for i, c := range s.HijackCIDRs {
-		if _, err := netip.ParsePrefix(c); err != nil {
+		if _, err := cniconf.ParseCIDR(c); err != nil {
 			errs = append(errs, field.Invalid(p.Child("hijackCIDR").Index(i), c, "must be a CIDR such as 10.96.0.0/12"))
 		}
 	}
-	if s.PodDefaultRouteNIC != nil {
-		errs = append(errs, ifaceName(p.Child("podDefaultRouteNIC"), *s.PodDefaultRouteNIC, false)...)
-	}
-	if s.PodMACPrefix != nil && !macPrefix.MatchString(*s.PodMACPrefix) {
-		errs = append(errs, field.Invalid(p.Child("podMACPrefix"), *s.PodMACPrefix, "must be one or two hex bytes, e.g. 0a:1b"))
-	}
-	if t := s.HostRuleTable; t != nil && (*t < 1 || *t > 1<<32-1) {
-		errs = append(errs, field.Invalid(p.Child("hostRuleTable"), *t, "must be a routing table number between 1 and 4294967295"))
-	}
-	for _, f := range []struct {
-		name string
-		v    *int32
-	}{{"podRPFilter", s.PodRPFilter}, {"hostRPFilter", s.HostRPFilter}} {
-		if f.v != nil && (*f.v < -1 || *f.v > 2) {
-			errs = append(errs, field.Invalid(p.Child(f.name), *f.v, "must be -1 (leave alone), 0, 1 or 2"))
+	if v := s.PodDefaultRouteNIC; v != nil {
+		if len(*v) > maxIfaceName {
+			errs = append(errs, field.TooLong(p.Child("podDefaultRouteNIC"), *v, maxIfaceName))
+		} else {
+			invalid("podDefaultRouteNIC", cniconf.CheckPodDefaultRouteNIC(*v))
 		}
 	}
-	if s.TxQueueLen != nil && *s.TxQueueLen < 0 {
-		errs = append(errs, field.Invalid(p.Child("txQueueLen"), *s.TxQueueLen, "must not be negative"))
+	if v := s.PodMACPrefix; v != nil {
+		_, err := cniconf.ParseMACPrefix(*v)
+		invalid("podMACPrefix", err)
 	}
-	if s.VethLinkAddress != nil {
-		if _, err := netip.ParseAddr(*s.VethLinkAddress); err != nil {
-			errs = append(errs, field.Invalid(p.Child("vethLinkAddress"), *s.VethLinkAddress, "must be an IP address"))
-		}
+	if v := s.HostRuleTable; v != nil {
+		invalid("hostRuleTable", cniconf.CheckHostRuleTable(*v))
+	}
+	if v := s.PodRPFilter; v != nil {
+		invalid("podRPFilter", cniconf.CheckRPFilter(*v))
+	}
+	if v := s.HostRPFilter; v != nil {
+		invalid("hostRPFilter", cniconf.CheckRPFilter(*v))
+	}
+	if v := s.TxQueueLen; v != nil {
+		invalid("txQueueLen", cniconf.CheckTxQueueLen(*v))
+	}
+	if v := s.VethLinkAddress; v != nil {
+		_, err := cniconf.ParseVethLinkAddress(*v)
+		invalid("vethLinkAddress", err)
 	}
 	return errs
 }
