@@ -48,23 +48,33 @@ type CoordinatorSettings struct {
 	// +kubebuilder:validation:items:XValidation:rule="isCIDR(self)",message="hijackCIDR entries must be CIDRs"
 	HijackCIDRs []string `json:"hijackCIDR,omitempty"`
 
-	// PodDefaultRouteNIC carries the pod's default route; empty means eth0
-	// in overlay mode and the first underlay NIC in underlay mode.
+	// PodDefaultRouteNIC names the pod interface that carries the default
+	// route when args.cni (the pod's berth.io/default-route-nic, its
+	// assignment's defaultRoute) does not say; empty means eth0, whatever
+	// the mode.
+	// The rule is the kernel's for link names, as berth-coordinator checks
+	// it: printable ASCII without '/', ':' or spaces, not "." or "..".
 	// +optional
 	// +kubebuilder:validation:MaxLength=15
+	// +kubebuilder:validation:XValidation:rule="self == '' || (self != '.' && self != '..' && self.matches('^[!-.0-9;-~]+$'))",message="podDefaultRouteNIC must be an interface name: printable ASCII without '/', ':' or spaces, not '.' or '..'"
 	PodDefaultRouteNIC *string `json:"podDefaultRouteNIC,omitempty"`
 
 	// PodMACPrefix, e.g. "0a:1b", makes the interface MAC the prefix followed
-	// by the low bytes of its IPv4 address.
+	// by the low bytes of its IPv4 address. The MAC must stay unicast, so the
+	// multicast bit (0x01 of the first byte) must be clear; the locally
+	// administered bit (0x02) may be either.
 	// +optional
 	// +kubebuilder:validation:Pattern=`^([0-9a-fA-F]{2})(:[0-9a-fA-F]{2})?$`
+	// +kubebuilder:validation:XValidation:rule="!self.matches('^.[13579bdfBDF]')",message="podMACPrefix must have the multicast bit (0x01 of the first byte) clear: pod MACs are unicast"
 	PodMACPrefix *string `json:"podMACPrefix,omitempty"`
 
 	// HostRuleTable is the routing table on the host for routes to pods in
-	// underlay mode.
+	// underlay mode (default 500). Not 253, 254 or 255: the kernel's default,
+	// main and local tables hold routes that are not Berth's to remove.
 	// +optional
 	// +kubebuilder:validation:Minimum=1
 	// +kubebuilder:validation:Maximum=4294967295
+	// +kubebuilder:validation:XValidation:rule="self < 253 || self > 255",message="hostRuleTable must be 1 to 4294967295 and not 253, 254 or 255 (the kernel's default, main and local tables)"
 	HostRuleTable *int64 `json:"hostRuleTable,omitempty"`
 
 	// PodRPFilter and HostRPFilter set net.ipv4.conf.*.rp_filter (0, 1, 2);
@@ -93,11 +103,14 @@ type CoordinatorSettings struct {
 	// +optional
 	DetectIPConflict *bool `json:"detectIPConflict,omitempty"`
 
-	// VethLinkAddress is the link-local address given to the host side of the
-	// underlay veth; empty means 169.254.200.1.
+	// VethLinkAddress is the IPv4 address of the host side of the underlay
+	// veth, the pod's next hop to its node (default 169.254.200.1); the pod
+	// side takes the next address, which must be unicast. IPv6 needs none:
+	// the next hop is fe80::1.
 	// +optional
 	// +kubebuilder:validation:MaxLength=39
-	// +kubebuilder:validation:XValidation:rule="isIP(self)",message="vethLinkAddress must be an IP address"
+	// +kubebuilder:validation:XValidation:rule="isIP(self) && ip(self).family() == 4",message="vethLinkAddress must be an IPv4 address"
+	// +kubebuilder:validation:XValidation:rule="!isIP(self) || ip(self).family() != 4 || !(self in ['223.255.255.255', '255.255.255.254', '255.255.255.255'] || (cidr('224.0.0.0/4').containsIP(self) && self != '239.255.255.255'))",message="vethLinkAddress must leave a unicast address after it, which the pod side of the veth takes"
 	VethLinkAddress *string `json:"vethLinkAddress,omitempty"`
 }
 

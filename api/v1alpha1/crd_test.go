@@ -3,12 +3,14 @@ package v1alpha1_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/netip"
 	"os"
 	"strings"
 	"testing"
 	"time"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/serializer"
 	"k8s.io/client-go/rest"
@@ -16,6 +18,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	berthv1 "github.com/berth-io/berth/api/v1alpha1"
+	"github.com/berth-io/berth/network/render"
 	"github.com/berth-io/berth/tests/controlplane"
 )
 
@@ -327,5 +330,86 @@ func assertRejected(t *testing.T, err error, want ...string) {
 		if !strings.Contains(err.Error(), w) {
 			t.Errorf("error %q does not mention %q", err, w)
 		}
+	}
+}
+
+// TestCoordinatorSettingsMatchThePlugin: the API server refuses, with the
+// field's path, every coordinator setting berth-coordinator would refuse at
+// each pod's ADD, and accepts the rest; in a Network's spec.coordinator and
+// in the Coordinator's spec, which share the schema. The plugin's verdict
+// is cniconf's Resolve on what the NAD renderer makes of the settings.
+func TestCoordinatorSettingsMatchThePlugin(t *testing.T) {
+	tests := []struct {
+		name  string
+		s     berthv1.CoordinatorSettings
+		field string // "" when valid
+		msg   string
+	}{
+		{"host table 252", berthv1.CoordinatorSettings{HostRuleTable: ptr.To[int64](252)}, "", ""},
+		{"host table default", berthv1.CoordinatorSettings{HostRuleTable: ptr.To[int64](253)}, "hostRuleTable", "not 253, 254 or 255"},
+		{"host table main", berthv1.CoordinatorSettings{HostRuleTable: ptr.To[int64](254)}, "hostRuleTable", "not 253, 254 or 255"},
+		{"host table local", berthv1.CoordinatorSettings{HostRuleTable: ptr.To[int64](255)}, "hostRuleTable", "not 253, 254 or 255"},
+		{"host table 256", berthv1.CoordinatorSettings{HostRuleTable: ptr.To[int64](256)}, "", ""},
+		{"host table 0", berthv1.CoordinatorSettings{HostRuleTable: ptr.To[int64](0)}, "hostRuleTable", "greater than or equal to 1"},
+		{"MAC prefix", berthv1.CoordinatorSettings{PodMACPrefix: ptr.To("0a:1b")}, "", ""},
+		{"MAC prefix locally administered", berthv1.CoordinatorSettings{PodMACPrefix: ptr.To("FE")}, "", ""},
+		{"MAC prefix multicast", berthv1.CoordinatorSettings{PodMACPrefix: ptr.To("01:00")}, "podMACPrefix", "multicast bit"},
+		{"MAC prefix multicast upper", berthv1.CoordinatorSettings{PodMACPrefix: ptr.To("0B")}, "podMACPrefix", "multicast bit"},
+		{"MAC prefix not hex", berthv1.CoordinatorSettings{PodMACPrefix: ptr.To("zz")}, "podMACPrefix", "should match"},
+		{"veth", berthv1.CoordinatorSettings{VethLinkAddress: ptr.To("169.254.1.1")}, "", ""},
+		{"veth zero", berthv1.CoordinatorSettings{VethLinkAddress: ptr.To("0.0.0.0")}, "", ""},
+		{"veth last multicast", berthv1.CoordinatorSettings{VethLinkAddress: ptr.To("239.255.255.255")}, "", ""},
+		{"veth IPv6", berthv1.CoordinatorSettings{VethLinkAddress: ptr.To("fe80::1")}, "vethLinkAddress", "must be an IPv4 address"},
+		{"veth mapped IPv4", berthv1.CoordinatorSettings{VethLinkAddress: ptr.To("::ffff:169.254.1.1")}, "vethLinkAddress", "must be an IPv4 address"},
+		{"veth not an address", berthv1.CoordinatorSettings{VethLinkAddress: ptr.To("veth")}, "vethLinkAddress", "must be an IPv4 address"},
+		{"veth before multicast", berthv1.CoordinatorSettings{VethLinkAddress: ptr.To("223.255.255.255")}, "vethLinkAddress", "unicast address after it"},
+		{"veth multicast", berthv1.CoordinatorSettings{VethLinkAddress: ptr.To("239.0.0.1")}, "vethLinkAddress", "unicast address after it"},
+		{"veth before broadcast", berthv1.CoordinatorSettings{VethLinkAddress: ptr.To("255.255.255.254")}, "vethLinkAddress", "unicast address after it"},
+		{"veth broadcast", berthv1.CoordinatorSettings{VethLinkAddress: ptr.To("255.255.255.255")}, "vethLinkAddress", "unicast address after it"},
+		{"nic", berthv1.CoordinatorSettings{PodDefaultRouteNIC: ptr.To("net1")}, "", ""},
+		{"nic empty", berthv1.CoordinatorSettings{PodDefaultRouteNIC: ptr.To("")}, "", ""},
+		{"nic with percent", berthv1.CoordinatorSettings{PodDefaultRouteNIC: ptr.To("net%d")}, "", ""},
+		{"nic with space", berthv1.CoordinatorSettings{PodDefaultRouteNIC: ptr.To("net 1")}, "podDefaultRouteNIC", "interface name"},
+		{"nic with slash", berthv1.CoordinatorSettings{PodDefaultRouteNIC: ptr.To("a/b")}, "podDefaultRouteNIC", "interface name"},
+		{"nic with colon", berthv1.CoordinatorSettings{PodDefaultRouteNIC: ptr.To("net:1")}, "podDefaultRouteNIC", "interface name"},
+		{"nic dot", berthv1.CoordinatorSettings{PodDefaultRouteNIC: ptr.To(".")}, "podDefaultRouteNIC", "interface name"},
+		{"nic dot dot", berthv1.CoordinatorSettings{PodDefaultRouteNIC: ptr.To("..")}, "podDefaultRouteNIC", "interface name"},
+		{"nic not ASCII", berthv1.CoordinatorSettings{PodDefaultRouteNIC: ptr.To("nét1")}, "podDefaultRouteNIC", "interface name"},
+		{"nic control character", berthv1.CoordinatorSettings{PodDefaultRouteNIC: ptr.To("net\x7f")}, "podDefaultRouteNIC", "interface name"},
+		{"rp_filter", berthv1.CoordinatorSettings{PodRPFilter: ptr.To[int32](-1), HostRPFilter: ptr.To[int32](2)}, "", ""},
+		{"pod rp_filter", berthv1.CoordinatorSettings{PodRPFilter: ptr.To[int32](-2)}, "podRPFilter", "greater than or equal to -1"},
+		{"host rp_filter", berthv1.CoordinatorSettings{HostRPFilter: ptr.To[int32](3)}, "hostRPFilter", "less than or equal to 2"},
+		{"txqueuelen", berthv1.CoordinatorSettings{TxQueueLen: ptr.To[int32](-1)}, "txQueueLen", "greater than or equal to 0"},
+		{"hijack", berthv1.CoordinatorSettings{HijackCIDRs: []string{"10.0.0.1/8", "fd00::/8"}}, "", ""},
+		{"hijack address", berthv1.CoordinatorSettings{HijackCIDRs: []string{"10.0.0.1"}}, "hijackCIDR[0]", "must be CIDRs"},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			nw := &berthv1.Network{
+				ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("api-coord-%d", i), Namespace: "default"},
+				Spec: berthv1.NetworkSpec{CNIType: berthv1.CNITypeBridge, Bridge: &berthv1.BridgeConfig{Bridge: "br0"},
+					Coordinator: &berthv1.NetworkCoordinator{CoordinatorSettings: tt.s}},
+			}
+			cfg := render.Coordinator(nw, nil, "")
+			if _, err := cfg.Resolve(); (err == nil) != (tt.field == "") {
+				t.Fatalf("the case is wrong: berth-coordinator says %v", err)
+			}
+			// Dry runs: nothing is stored, so the one Coordinator is free
+			// for the other tests.
+			errNet := cp.Client.Create(ctx(t), nw, client.DryRunAll)
+			coord := &berthv1.Coordinator{ObjectMeta: metav1.ObjectMeta{Name: "default"}, Spec: berthv1.CoordinatorSpec{CoordinatorSettings: tt.s}}
+			errCoord := cp.Client.Create(ctx(t), coord, client.DryRunAll)
+			if tt.field == "" {
+				if errNet != nil {
+					t.Errorf("Network refused: %v", errNet)
+				}
+				if errCoord != nil && !apierrors.IsAlreadyExists(errCoord) {
+					t.Errorf("Coordinator refused: %v", errCoord)
+				}
+				return
+			}
+			assertRejected(t, errNet, "spec.coordinator."+tt.field, tt.msg)
+			assertRejected(t, errCoord, "spec."+tt.field, tt.msg)
+		})
 	}
 }
