@@ -61,8 +61,9 @@ type IPPoolSpec struct {
 	// +optional
 	DNS *DNS `json:"dns,omitempty"`
 
-	// VLAN is the 802.1Q VLAN ID of the subnet, informational for networks
-	// that do not set their own; 0 means untagged.
+	// VLAN is the 802.1Q VLAN ID of the subnet, informational only: Berth
+	// does not read it (a Network's own vlanID decides the tagging); 0
+	// means untagged.
 	// +optional
 	// +kubebuilder:validation:Minimum=0
 	// +kubebuilder:validation:Maximum=4094

@@ -1,6 +1,7 @@
 // Command berth-cni-install runs in the berth-cni DaemonSet: it copies
-// berth-ipam and berth-coordinator into the node's CNI plugin directory,
-// then keeps the plugins' kubeconfig current until it is stopped.
+// berth-ipam, berth-coordinator and berth-ifacer (install.Plugins) into the
+// node's CNI plugin directory, then keeps the plugins' kubeconfig current
+// until it is stopped.
 package main
 
 import (

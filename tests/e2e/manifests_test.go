@@ -106,3 +106,34 @@ func TestDockerfileBuildsTheManifestsImages(t *testing.T) {
 		}
 	}
 }
+
+// TestInstallerDescriptionsNamePlugins: the descriptions of what berth-cni
+// installs (the DaemonSet's header, berth-cni-install's package comment)
+// name every plugin the installer copies.
+func TestInstallerDescriptionsNamePlugins(t *testing.T) {
+	root, err := controlplane.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []struct{ path, comment string }{
+		{"manifests/cni/daemonset.yaml", "#"},
+		{"cmd/berth-cni-install/main.go", "//"},
+	} {
+		data, err := os.ReadFile(filepath.Join(root, f.path))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var header strings.Builder
+		for _, line := range strings.Split(string(data), "\n") {
+			if !strings.HasPrefix(line, f.comment) {
+				break
+			}
+			header.WriteString(line + "\n")
+		}
+		for _, plugin := range install.Plugins() {
+			if !strings.Contains(header.String(), plugin) {
+				t.Errorf("the header comment of %s does not name %s, which berth-cni-install installs", f.path, plugin)
+			}
+		}
+	}
+}
