@@ -434,6 +434,8 @@ func TestMergeRule(t *testing.T) {
 		want         []Attachment
 		wantDenials  []Denial
 		wantPolicies []string
+		// input edits simpleInput for the case.
+		input func(*Input)
 	}{
 		{
 			name: "lower priority number wins each field it sets",
@@ -484,6 +486,54 @@ func TestMergeRule(t *testing.T) {
 			wantPolicies: []string{"one"},
 		},
 		{
+			// Without Berth, eth0 carries the default route; an attachment
+			// that becomes eth0 must carry it too, or the pod has none.
+			name: "no policy decides the default route: the attachment on eth0 carries it",
+			policies: []src{
+				pol("underlay", 10, "attachments contains {\"interface\": \"eth0\", \"network\": \"ns/a\"}\n\nattachments contains {\"interface\": \"net1\", \"network\": \"ns/b\"}"),
+			},
+			want: []Attachment{
+				{Network: "ns/b", Interface: "net1", Policy: "underlay"},
+				{Network: "ns/a", Interface: "eth0", DefaultRoute: true, Policy: "underlay"},
+			},
+			wantPolicies: []string{"underlay"},
+		},
+		{
+			name: "a policy deciding another interface keeps the default route off eth0",
+			policies: []src{
+				pol("route", 5, `default_route := "net1"`),
+				pol("underlay", 10, "attachments contains {\"interface\": \"eth0\", \"network\": \"ns/a\"}\n\nattachments contains {\"interface\": \"net1\", \"network\": \"ns/b\"}"),
+			},
+			want: []Attachment{
+				{Network: "ns/b", Interface: "net1", DefaultRoute: true, Policy: "underlay"},
+				{Network: "ns/a", Interface: "eth0", Policy: "underlay"},
+			},
+			wantPolicies: []string{"route", "underlay"},
+		},
+		{
+			// No policy reads the request here; Multus itself moves the
+			// default route to the element asking for it.
+			name: "a Multus default-route request keeps the default route off eth0",
+			policies: []src{
+				pol("underlay", 10, `attachments contains {"interface": "eth0", "network": "ns/a"}`),
+			},
+			input: func(in *Input) {
+				in.RequestedNetworks = append(in.RequestedNetworks, RequestedNetwork{Network: "ns/plain", Interface: "net2", DefaultRoute: true})
+			},
+			want:         []Attachment{{Network: "ns/a", Interface: "eth0", Policy: "underlay"}},
+			wantPolicies: []string{"underlay"},
+		},
+		{
+			name: "deny rules see the default route of eth0",
+			policies: []src{
+				pol("underlay", 10, `attachments contains {"interface": "eth0", "network": "ns/a"}`),
+				pol("checker", 5, `deny contains sprintf("%s routes", [a.interface]) if { some a in input.decision.attachments; a.defaultRoute }`),
+			},
+			want:         []Attachment{{Network: "ns/a", Interface: "eth0", DefaultRoute: true, Policy: "underlay"}},
+			wantDenials:  []Denial{{Policy: "checker", Message: "eth0 routes"}},
+			wantPolicies: []string{"underlay", "checker"},
+		},
+		{
 			name: "a policy contradicting itself is denied",
 			policies: []src{
 				pol("twice", 10, "attachments contains {\"interface\": \"net1\", \"network\": \"ns/a\"}\n\nattachments contains {\"interface\": \"net1\", \"network\": \"ns/b\"}"),
@@ -516,7 +566,7 @@ func TestMergeRule(t *testing.T) {
 			},
 			want: []Attachment{
 				{Network: "ns/a", Interface: "net1", Policy: "many"},
-				{Network: "ns/d", Interface: "eth0", Policy: "many"},
+				{Network: "ns/d", Interface: "eth0", DefaultRoute: true, Policy: "many"},
 				{Network: "ns/b", Interface: "net2", Policy: "many"},
 				{Network: "ns/c", Interface: "net10", Policy: "many"},
 			},
@@ -540,7 +590,11 @@ func TestMergeRule(t *testing.T) {
 				sources = append(sources, Source{Name: p.name, Priority: p.priority, Rego: p.rego})
 			}
 			e := newEngine(t, Options{}, sources...)
-			dec, err := e.Evaluate(t.Context(), simpleInput())
+			in := simpleInput()
+			if tt.input != nil {
+				tt.input(in)
+			}
+			dec, err := e.Evaluate(t.Context(), in)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -339,6 +339,7 @@ func (m *merger) decision() *Decision {
 		}
 		return naturalCompare(a, b)
 	})
+	route := m.defaultRouteInterface()
 	dec := &Decision{Attachments: []Attachment{}}
 	for _, iface := range ifaces {
 		mg := m.byIface[iface]
@@ -359,12 +360,30 @@ func (m *merger) decision() *Decision {
 			MAC:       mg.mac.value,
 			Policy:    mg.network.policy,
 		}
-		a.DefaultRoute = m.defaultRoute.set && m.defaultRoute.value == iface
+		a.DefaultRoute = iface == route
 		dec.Attachments = append(dec.Attachments, a)
 	}
 	dec.Denials = m.denials
 	dec.Policies = m.policies
 	return dec
+}
+
+// defaultRouteInterface is the interface carrying the pod's default route:
+// the one a policy decided, else (no policy decides it and no element of the
+// pod's Multus annotations asks for "default-route") eth0, as without Berth.
+// An attachment on eth0 then carries it: otherwise berth-ipam would give
+// eth0 no default route and berth-coordinator would route eth0 as a
+// secondary interface, leaving the pod with no default route at all.
+func (m *merger) defaultRouteInterface() string {
+	if m.defaultRoute.set {
+		return m.defaultRoute.value
+	}
+	for _, r := range m.in.RequestedNetworks {
+		if r.DefaultRoute {
+			return "" // Multus gives it to that element's interface
+		}
+	}
+	return DefaultInterface
 }
 
 // naturalCompare orders names with a numeric suffix by that number.
