@@ -577,20 +577,21 @@ func TestHandleDenials(t *testing.T) {
 		name: "a pool not serving the network",
 		req:  request(podJSON(nil, "")),
 		dec:  decision(policies.Attachment{Network: "default/storage", Policy: "p", IPv4: []string{"fast-v4"}}),
-		code: 422,
-		msg:  `pod "default/web-*": [p] interface net1 (network default/storage): pool "fast-v4" from the policy does not serve network default/storage (its spec.networks is [fast])`,
+		code: 403,
+		msg:  `pod "default/web-*": [p] interface net1 (network default/storage): none of the ipv4 pools [fast-v4] from the policy may serve this pod: pool "fast-v4" serves networks [fast], not default/storage`,
 	}, {
 		name: "no pool serves a Berth network: the other tenant's default pool does not select the pod",
 		req:  request(podJSON(nil, "")),
 		dec:  decision(policies.Attachment{Network: "default/rack", Policy: "p"}),
 		code: 403,
-		msg:  `pod "default/web-*": [p] interface net1 (network default/rack): no IP pool serves this pod: name pools in the policy or in the Network's spec.ippools, or mark a pool that selects the pod default`,
+		msg: `pod "default/web-*": [p] interface net1 (network default/rack): no IP pool serves this pod: name pools in the policy or in the Network's spec.ippools, or mark a pool that selects the pod default` +
+			` (default pools of the network refused: pool "tenant-b-v4" does not serve namespace "default": its spec.namespaceSelector does not select it)`,
 	}, {
 		name: "a pinned pod with no pool serving its node",
 		req:  request(podJSON(nil, `"containers":[{"name":"app","image":"busybox"}],"affinity":{"nodeAffinity":{"requiredDuringSchedulingIgnoredDuringExecution":{"nodeSelectorTerms":[{"matchFields":[{"key":"metadata.name","operator":"In","values":["node-r2"]}]}]}}}`)),
 		dec:  decision(policies.Attachment{Network: "default/rack", Policy: "p", IPv4: []string{"rack1-v4"}}),
 		code: 403,
-		msg:  `pod "default/web-*": [p] interface net1 (network default/rack): the pod is bound to node "node-r2" (required node affinity on metadata.name) but none of the ipv4 pools [rack1-v4] serves that node`,
+		msg:  `pod "default/web-*": [p] interface net1 (network default/rack): none of the ipv4 pools [rack1-v4] from the policy may serve this pod: pool "rack1-v4" does not serve node "node-r2", to which the pod is bound (required node affinity on metadata.name)`,
 	}, {
 		name: "two attachments claim one interface",
 		req:  request(podJSON(nil, "")),

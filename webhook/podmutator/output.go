@@ -84,6 +84,20 @@ func enrich(e nadv1.NetworkSelectionElement, itf *assignment.Interface, reserved
 	return e
 }
 
+// passThrough writes into the selection element of an attachment Berth does
+// not serve (its NAD has an IPAM of its own) only what the policies decided
+// and Multus applies to any plugin: the interface name and the MAC. The
+// user's "ips" and "default-route" stay, and no assignment goes to cni-args:
+// nothing was reserved, and the network's own IPAM must not be overruled.
+func passThrough(e nadv1.NetworkSelectionElement, itf *assignment.Interface) nadv1.NetworkSelectionElement {
+	e, _ = stripForged(e)
+	e.InterfaceRequest = itf.Interface
+	if itf.MAC != "" {
+		e.MacRequest = itf.MAC
+	}
+	return e
+}
+
 // stripForged removes a berth.io/assignment the pod's author put in the
 // cni-args of an element Berth does not fulfil: berth-ipam must only ever
 // read what the webhook wrote.
@@ -121,7 +135,10 @@ func (p *plan) annotationValues(itfs []assignment.Interface, reserved bool, requ
 			continue
 		}
 		changed = true
-		out := enrich(e, &itfs[idx], reserved)
+		out := passThrough(e, &itfs[idx])
+		if a.berth {
+			out = enrich(e, &itfs[idx], reserved)
+		}
 		if a.iface == defaultInterface {
 			def = &out
 			continue
@@ -134,7 +151,10 @@ func (p *plan) annotationValues(itfs []assignment.Interface, reserved bool, requ
 		}
 		changed = true
 		ns, name, _ := strings.Cut(a.network, "/")
-		out := enrich(nadv1.NetworkSelectionElement{Name: name, Namespace: ns}, &itfs[idx], reserved)
+		out := passThrough(nadv1.NetworkSelectionElement{Name: name, Namespace: ns}, &itfs[idx])
+		if a.berth {
+			out = enrich(out, &itfs[idx], reserved)
+		}
 		if a.iface == defaultInterface {
 			def = &out
 			continue

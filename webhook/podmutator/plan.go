@@ -2,6 +2,7 @@ package podmutator
 
 import (
 	"fmt"
+	"maps"
 	"net"
 	"net/http"
 	"net/netip"
@@ -23,9 +24,14 @@ const defaultInterface = "eth0"
 // attachment is one pod interface of the admission, resolved: its name is
 // final and its pools are the candidates handed to the allocator.
 type attachment struct {
-	policy       string
-	network      string // namespace/name
-	berth        bool   // a Network of Berth's, served by berth-ipam
+	policy  string
+	network string // namespace/name of the NetworkAttachmentDefinition
+	// nw is the Network generating that NAD, nil for a NAD of its own.
+	nw *berthv1.Network
+	// berth: the NAD's plugins take their addresses from berth-ipam, so
+	// Berth reserves them; any other attachment is passed to Multus as it
+	// came, with no reservation and no cni-args.
+	berth        bool
 	iface        string
 	v4, v6       []string
 	static       []netip.Addr
@@ -44,6 +50,8 @@ type plan struct {
 	elems []nadv1.NetworkSelectionElement
 	// node is the node the pod is already bound to, if any, and why.
 	node, nodeSource string
+	// namespace is the pod's, for messages.
+	namespace string
 }
 
 // planError is a refusal with its HTTP code: 422 for bad input (annotations,
@@ -67,7 +75,7 @@ func forbidden(format string, args ...any) error {
 // candidate pools. node is the Node the pod is pinned to (nil if none or not
 // found).
 func buildPlan(pod *corev1.Pod, elems []nadv1.NetworkSelectionElement, dec *policies.Decision, snap *snapshot, node *corev1.Node) (*plan, error) {
-	p := &plan{elems: elems}
+	p := &plan{elems: elems, namespace: pod.Namespace}
 	p.node, p.nodeSource = pinnedNode(pod)
 	for i := range dec.Attachments {
 		a, err := newAttachment(i, &dec.Attachments[i], snap)
@@ -104,7 +112,7 @@ func newAttachment(i int, in *policies.Attachment, snap *snapshot) (*attachment,
 		return nil, invalid("%s: no Network or NetworkAttachmentDefinition %s exists", where, in.Network)
 	}
 	a := &attachment{
-		policy: in.Policy, network: in.Network, berth: sum.Berth, iface: in.Interface,
+		policy: in.Policy, network: in.Network, nw: snap.networkObjs[in.Network], berth: sum.Berth, iface: in.Interface,
 		v4: slices.Clone(in.IPv4), v6: slices.Clone(in.IPv6),
 		mac: in.MAC, defaultRoute: in.DefaultRoute, resourceName: sum.ResourceName, elem: -1,
 	}
@@ -283,29 +291,49 @@ func (p *plan) attachmentOf(elem int) *attachment {
 
 // resolvePools fixes the candidate pools of a: the policy's, else the
 // Network's spec.ippools, else the default pools serving the network and
-// selecting the pod. A pod bound to a node keeps only pools serving it.
+// selecting the pod. Wherever they come from, a pool stays a candidate only
+// if it may serve this pod: its namespace and pod selectors select it, its
+// spec.networks admit the network, and it serves the node the pod is bound
+// to. The policies check the pools they choose (pool-selectors), but not
+// those of a Network: without this a tenant could take another tenant's
+// addresses through a Network of its own naming their pool. A family whose
+// every candidate is refused denies the pod, with each pool's reason.
 func (p *plan) resolvePools(a *attachment, snap *snapshot, node *corev1.Node) error {
 	where := fmt.Sprintf("[%s] interface %s (network %s)", a.policy, a.iface, a.network)
+	if !a.berth {
+		// The NAD's own IPAM gives the addresses; anything Berth reserved
+		// would be held by no interface.
+		if len(a.v4)+len(a.v6)+len(a.static) > 0 {
+			return invalid("%s: the network's NetworkAttachmentDefinition does not use berth-ipam, so Berth reserves no addresses for it: it cannot be given pools (ipv4 %v, ipv6 %v) or static addresses %v", where, a.v4, a.v6, a.static)
+		}
+		return nil
+	}
 	source := "the policy"
 	if len(a.v4)+len(a.v6) == 0 {
 		sum := snap.networks[a.network]
-		a.v4, a.v6, source = slices.Clone(sum.IPv4Pools), slices.Clone(sum.IPv6Pools), "spec.ippools of Network "+a.network
+		a.v4, a.v6 = slices.Clone(sum.IPv4Pools), slices.Clone(sum.IPv6Pools)
+		source = "spec.ippools of Network " + a.network
+		if a.nw != nil {
+			source = fmt.Sprintf("spec.ippools of Network %s/%s", a.nw.Namespace, a.nw.Name)
+		}
 		if len(a.v4)+len(a.v6) == 0 {
-			a.v4, a.v6 = snap.defaultPools(a.network)
+			a.v4, a.v6 = snap.defaultPools(a)
 			source = "the default pools"
 		}
 	}
 	if len(a.v4)+len(a.v6) == 0 {
-		if !a.berth {
-			return nil // a NAD with an IPAM of its own
+		msg := fmt.Sprintf("%s: no IP pool serves this pod: name pools in the policy or in the Network's spec.ippools, or mark a pool that selects the pod default", where)
+		if refused := p.refusedDefaults(snap, a, node); len(refused) > 0 {
+			msg += " (default pools of the network refused: " + strings.Join(refused, "; ") + ")"
 		}
-		return forbidden("%s: no IP pool serves this pod: name pools in the policy or in the Network's spec.ippools, or mark a pool that selects the pod default", where)
+		return forbidden("%s", msg)
 	}
 	for _, fam := range []struct {
 		pools  *[]string
 		family int
 		field  string
 	}{{&a.v4, 4, "ipv4"}, {&a.v6, 6, "ipv6"}} {
+		var kept, refused []string
 		for _, name := range *fam.pools {
 			pool, ok := snap.pools[name]
 			if !ok {
@@ -314,16 +342,14 @@ func (p *plan) resolvePools(a *attachment, snap *snapshot, node *corev1.Node) er
 			if got := snap.summaries[name].Family; got != fam.family {
 				return invalid("%s: %s pool %q from %s is an IPv%d pool", where, fam.field, name, source, got)
 			}
-			if !servesNetwork(pool, a.network) {
-				return invalid("%s: pool %q from %s does not serve network %s (its spec.networks is %v)", where, name, source, a.network, pool.Spec.Networks)
+			if why := p.refusal(pool, snap.summaries[name], a, node); why != "" {
+				refused = append(refused, fmt.Sprintf("pool %q %s", name, why))
+				continue
 			}
+			kept = append(kept, name)
 		}
-		if p.node == "" || len(*fam.pools) == 0 {
-			continue
-		}
-		kept := slices.DeleteFunc(slices.Clone(*fam.pools), func(name string) bool { return !servesNode(snap.pools[name], p.node, node) })
-		if len(kept) == 0 {
-			return forbidden("%s: the pod is bound to node %q (%s) but none of the %s pools %v serves that node", where, p.node, p.nodeSource, fam.field, *fam.pools)
+		if len(kept) == 0 && len(refused) > 0 {
+			return forbidden("%s: none of the %s pools %v from %s may serve this pod: %s", where, fam.field, *fam.pools, source, strings.Join(refused, "; "))
 		}
 		*fam.pools = kept
 	}
@@ -333,6 +359,38 @@ func (p *plan) resolvePools(a *attachment, snap *snapshot, node *corev1.Node) er
 		}
 	}
 	return nil
+}
+
+// refusal says why pool may not give attachment a of this pod an address,
+// or "" when it may. sum holds the pool's selector matches for the pod.
+func (p *plan) refusal(pool *berthv1.IPPool, sum policies.PoolSummary, a *attachment, node *corev1.Node) string {
+	switch {
+	case !sum.MatchesNamespace:
+		return fmt.Sprintf("does not serve namespace %q: its spec.namespaceSelector does not select it", p.namespace)
+	case !sum.MatchesPod:
+		return "does not serve this pod: its spec.podSelector does not select the pod's labels"
+	case !servesNetwork(pool, a):
+		return fmt.Sprintf("serves networks %v, not %s", pool.Spec.Networks, a.network)
+	case p.node != "" && !servesNode(pool, p.node, node):
+		return fmt.Sprintf("does not serve node %q, to which the pod is bound (%s)", p.node, p.nodeSource)
+	}
+	return ""
+}
+
+// refusedDefaults says why each default pool serving a's network was not a
+// candidate, in name order.
+func (p *plan) refusedDefaults(snap *snapshot, a *attachment, node *corev1.Node) []string {
+	var out []string
+	for _, name := range slices.Sorted(maps.Keys(snap.pools)) {
+		pool := snap.pools[name]
+		if !pool.Spec.Default || pool.Spec.Disable || !servesNetwork(pool, a) {
+			continue
+		}
+		if why := p.refusal(pool, snap.summaries[name], a, node); why != "" {
+			out = append(out, fmt.Sprintf("pool %q %s", name, why))
+		}
+	}
+	return out
 }
 
 // pinnedNode returns the node a pod is bound to before scheduling: its

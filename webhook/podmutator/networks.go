@@ -1,0 +1,186 @@
+package podmutator
+
+import (
+	"encoding/json"
+	"errors"
+	"sort"
+	"strings"
+
+	"github.com/berth-io/berth/api/cniconf"
+	nadv1 "github.com/berth-io/berth/api/nad/v1"
+	berthv1 "github.com/berth-io/berth/api/v1alpha1"
+	"github.com/berth-io/berth/network"
+	"github.com/berth-io/berth/policies"
+)
+
+// indexNetworks fills s.networks and s.networkObjs from the cluster's NADs
+// and Networks. Pods, policies and attachments name a network by its NAD
+// (namespace/name, what Multus reads), so both maps are keyed by the NAD's
+// name, and a Network is found under the name of the NAD it generates
+// (network.NADName: berth.io/nad-name, else its own name), not under its own.
+// A NAD the controller still owns under another name (the Network was
+// renamed by the annotation, and the old NAD is not yet deleted) also maps
+// to its Network.
+func (s *snapshot) indexNetworks(nads []nadv1.NetworkAttachmentDefinition, nets []berthv1.Network) {
+	byKey := make(map[string]*nadv1.NetworkAttachmentDefinition, len(nads))
+	for i := range nads {
+		nad := &nads[i]
+		byKey[nad.Namespace+"/"+nad.Name] = nad
+	}
+	// Name order, so that every replica decides a conflict (two Networks
+	// generating one NAD name, which the Network validator refuses) alike.
+	sorted := make([]*berthv1.Network, len(nets))
+	for i := range nets {
+		sorted[i] = &nets[i]
+	}
+	sort.Slice(sorted, func(i, j int) bool {
+		return sorted[i].Namespace+"/"+sorted[i].Name < sorted[j].Namespace+"/"+sorted[j].Name
+	})
+	byName := map[string]*berthv1.Network{}
+	for _, n := range sorted {
+		byName[n.Namespace+"/"+n.Name] = n
+		key := n.Namespace + "/" + network.NADName(n)
+		if _, taken := s.networkObjs[key]; taken && ownerNetwork(byKey[key]) != n.Name {
+			continue // the first by name keeps it, unless this one controls the NAD
+		}
+		s.networkObjs[key] = n
+	}
+	for key, nad := range byKey {
+		if _, ok := s.networkObjs[key]; ok {
+			continue
+		}
+		if n := byName[nad.Namespace+"/"+ownerNetwork(nad)]; n != nil {
+			s.networkObjs[key] = n
+		}
+	}
+
+	for key, nad := range byKey {
+		sum := policies.NetworkSummary{
+			Namespace:    nad.Namespace,
+			Name:         nad.Name,
+			ResourceName: nad.Annotations[nadv1.ResourceNameAnnotation],
+		}
+		berth, err := usesBerthIPAM(nad.Spec.Config)
+		sum.Berth = berth
+		if n := s.networkObjs[key]; n != nil {
+			sum = networkSummary(n, sum)
+			// A NAD the Network controls but whose config does not parse
+			// (being rewritten, or edited by hand) will be rendered again:
+			// the Network's spec says what it will be.
+			if err != nil && ownerNetwork(nad) == n.Name {
+				sum.Berth = networkUsesBerthIPAM(n)
+			}
+		}
+		s.networks[key] = sum
+	}
+	for key, n := range s.networkObjs {
+		if _, ok := byKey[key]; ok {
+			continue
+		}
+		// The controller has not written the NAD yet: Multus will find it
+		// by the time the pod is started, rendered from this spec.
+		ns, name, _ := strings.Cut(key, "/")
+		sum := networkSummary(n, policies.NetworkSummary{Namespace: ns, Name: name})
+		sum.Berth = networkUsesBerthIPAM(n)
+		s.networks[key] = sum
+	}
+}
+
+// networkSummary completes the summary of a NAD with its Network's data.
+func networkSummary(n *berthv1.Network, sum policies.NetworkSummary) policies.NetworkSummary {
+	sum.CNIType = string(n.Spec.CNIType)
+	// The generated NAD carries the resource name; the Network has it
+	// before the controller has written the NAD.
+	if sum.ResourceName == "" && n.Spec.SRIOV != nil {
+		sum.ResourceName = n.Spec.SRIOV.ResourceName
+	}
+	if sum.ResourceName == "" && n.Spec.CNIType == berthv1.CNITypeCustom {
+		sum.ResourceName = n.Annotations[nadv1.ResourceNameAnnotation]
+	}
+	if n.Spec.IPPools != nil {
+		sum.IPv4Pools = n.Spec.IPPools.IPv4
+		sum.IPv6Pools = n.Spec.IPPools.IPv6
+	}
+	return sum
+}
+
+// ownerNetwork is the name of the Network controlling nad, or "".
+func ownerNetwork(nad *nadv1.NetworkAttachmentDefinition) string {
+	if nad == nil {
+		return ""
+	}
+	for _, ref := range nad.OwnerReferences {
+		if ref.Kind == "Network" && ref.APIVersion == berthv1.GroupVersion.String() && ref.Controller != nil && *ref.Controller {
+			return ref.Name
+		}
+	}
+	// Older controllers, and hand-made fixtures, set no controller flag.
+	for _, ref := range nad.OwnerReferences {
+		if ref.Kind == "Network" && ref.APIVersion == berthv1.GroupVersion.String() {
+			return ref.Name
+		}
+	}
+	return ""
+}
+
+// usesBerthIPAM tells whether a CNI configuration (one plugin, or a list
+// under "plugins") has a plugin whose ipam.type is berth-ipam. Only such a
+// plugin reads the assignment: a network with another IPAM, or none
+// ("ipam": {}), gets its addresses elsewhere, and whatever the webhook
+// reserved for it would be held by no interface. An error says the
+// configuration is not a JSON object; Multus would refuse it too.
+func usesBerthIPAM(config string) (bool, error) {
+	plugins, err := cniPlugins(config)
+	if err != nil {
+		return false, err
+	}
+	for _, p := range plugins {
+		if ipam, ok := p["ipam"].(map[string]any); ok && ipam["type"] == cniconf.IPAMType {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// networkUsesBerthIPAM tells whether the NAD nw generates uses berth-ipam:
+// every cniType but custom does; a custom config does unless its first
+// plugin names an IPAM of its own (or an empty one), as network/render
+// completes it. A custom config that does not parse renders no NAD; it is
+// counted as Berth's, so that the webhook checks the pod's pools anyway.
+func networkUsesBerthIPAM(nw *berthv1.Network) bool {
+	if nw.Spec.CNIType != berthv1.CNITypeCustom || nw.Spec.Custom == nil {
+		return true
+	}
+	plugins, err := cniPlugins(nw.Spec.Custom.Config)
+	if err != nil || len(plugins) == 0 {
+		return true
+	}
+	if _, has := plugins[0]["ipam"]; !has {
+		return true
+	}
+	berth, _ := usesBerthIPAM(nw.Spec.Custom.Config)
+	return berth
+}
+
+// cniPlugins returns the plugin configurations of a CNI configuration: the
+// list's "plugins", or the configuration itself when it is one plugin.
+func cniPlugins(config string) ([]map[string]any, error) {
+	var top map[string]any
+	if err := json.Unmarshal([]byte(config), &top); err != nil {
+		return nil, err
+	}
+	if top == nil {
+		return nil, errors.New("not a JSON object")
+	}
+	list, isList := top["plugins"].([]any)
+	if !isList {
+		return []map[string]any{top}, nil
+	}
+	out := make([]map[string]any, 0, len(list))
+	for _, p := range list {
+		if m, ok := p.(map[string]any); ok {
+			out = append(out, m)
+		}
+	}
+	return out, nil
+}
