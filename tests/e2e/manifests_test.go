@@ -6,6 +6,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"text/template"
+
+	"sigs.k8s.io/yaml"
 
 	"github.com/berth-io/berth/cni/install"
 	"github.com/berth-io/berth/tests/controlplane"
@@ -40,11 +43,53 @@ func TestHelmChartInStep(t *testing.T) {
 		s := strings.ReplaceAll(string(data), "berth-system", "{{ .Release.Namespace }}")
 		return s
 	}
-	for _, f := range []string{"cni/rbac.yaml", "cni/daemonset.yaml", "deviceplugin/configmap.yaml", "deviceplugin/daemonset.yaml"} {
-		copy := string(read(filepath.Join(chart, "templates", strings.ReplaceAll(f, "/", "-"))))
-		_, body, _ := strings.Cut(copy, "*/}}\n")
-		if body != templated(read(filepath.Join(m, f))) {
-			t.Errorf("chart template %s is out of step with manifests/%s", strings.ReplaceAll(f, "/", "-"), f)
+	// The copies of the node components are rendered as Helm would (they
+	// use nothing but values, the namespace and if): with the chart's
+	// default values they must be the originals, and the values they take
+	// must reach the output.
+	values := map[string]any{}
+	if err := yaml.Unmarshal(read(filepath.Join(chart, "values.yaml")), &values); err != nil {
+		t.Fatalf("chart values.yaml: %v", err)
+	}
+	for _, tt := range []struct {
+		file string
+		// set are values other than the defaults, and what each must put
+		// in place of the original's line.
+		set []valueCase
+		// switch is the value that leaves the file out when false.
+		switchValue string
+	}{
+		{file: "cni/rbac.yaml"},
+		{file: "cni/daemonset.yaml", set: []valueCase{
+			{"cni.image", "registry.example/berth-cni:v9", "image: ghcr.io/berth-io/berth-cni:latest", "image: registry.example/berth-cni:v9"},
+			{"cni.imagePullPolicy", "Always", "imagePullPolicy: IfNotPresent", "imagePullPolicy: Always"},
+		}},
+		{file: "deviceplugin/configmap.yaml", switchValue: "deviceplugin.enabled"},
+		{file: "deviceplugin/daemonset.yaml", switchValue: "deviceplugin.enabled", set: []valueCase{
+			{"deviceplugin.image", "registry.example/berth-sriov-dp:v9", "image: ghcr.io/berth-io/berth-sriov-dp:latest", "image: registry.example/berth-sriov-dp:v9"},
+			{"deviceplugin.imagePullPolicy", "Always", "imagePullPolicy: IfNotPresent", "imagePullPolicy: Always"},
+		}},
+	} {
+		name := strings.ReplaceAll(tt.file, "/", "-")
+		copy := string(read(filepath.Join(chart, "templates", name)))
+		orig := string(read(filepath.Join(m, tt.file)))
+		if got := renderChartFile(t, name, copy, values); got != orig {
+			t.Errorf("chart template %s, rendered with the default values, is out of step with manifests/%s:\n%s", name, tt.file, got)
+		}
+		for _, v := range tt.set {
+			if strings.Count(orig, v.line) != 1 {
+				t.Errorf("manifests/%s does not hold %q once", tt.file, v.line)
+				continue
+			}
+			got := renderChartFile(t, name, copy, withValue(values, v.path, v.value))
+			if want := strings.Replace(orig, v.line, v.rendered, 1); got != want {
+				t.Errorf("chart template %s with %s=%s:\n%s\nwant only %q changed to %q", name, v.path, v.value, got, v.line, v.rendered)
+			}
+		}
+		if tt.switchValue != "" {
+			if got := renderChartFile(t, name, copy, withValue(values, tt.switchValue, false)); strings.TrimSpace(got) != "" {
+				t.Errorf("chart template %s with %s=false renders\n%s", name, tt.switchValue, got)
+			}
 		}
 	}
 	webhooks := string(read(filepath.Join(m, "controller", "webhooks.yaml")))
@@ -55,6 +100,49 @@ func TestHelmChartInStep(t *testing.T) {
 	if got != want {
 		t.Errorf("chart templates/webhooks.yaml is out of step with manifests/controller/webhooks.yaml")
 	}
+}
+
+// valueCase is a chart value set to something other than its default, and
+// the line of the original it must change, and how.
+type valueCase struct {
+	path     string
+	value    any
+	line     string
+	rendered string
+}
+
+// renderChartFile renders one chart template as Helm does for the files
+// that use only .Values, .Release.Namespace and text/template's actions
+// (the release is installed in berth-system, the originals' namespace).
+// Helm drops the leading blank lines the header comment leaves.
+func renderChartFile(t *testing.T, name, text string, values map[string]any) string {
+	t.Helper()
+	tmpl, err := template.New(name).Option("missingkey=error").Parse(text)
+	if err != nil {
+		t.Fatalf("chart template %s: %v", name, err)
+	}
+	var out strings.Builder
+	data := map[string]any{"Values": values, "Release": map[string]any{"Namespace": "berth-system"}}
+	if err := tmpl.Execute(&out, data); err != nil {
+		t.Fatalf("rendering chart template %s: %v", name, err)
+	}
+	return strings.TrimLeft(out.String(), "\n")
+}
+
+// withValue is a deep copy of values with the dotted path set to v.
+func withValue(values map[string]any, path string, v any) map[string]any {
+	out := map[string]any{}
+	for k, x := range values {
+		out[k] = x
+	}
+	key, rest, nested := strings.Cut(path, ".")
+	if !nested {
+		out[key] = v
+		return out
+	}
+	inner, _ := out[key].(map[string]any)
+	out[key] = withValue(inner, rest, v)
+	return out
 }
 
 // TestDockerfileBuildsTheManifestsImages: every image the manifests run is
