@@ -241,7 +241,7 @@ func TestNodeBoundPool(t *testing.T) {
 	}
 	pinned := pod("rack", "pinned", map[string]string{nadv1.NetworksAnnotation: "net"}, nil)
 	pinned.Spec.NodeName = e.nodes[0]
-	denied(t, pinned, `the pod is bound to node "`+e.nodes[0]+`" (spec.nodeName) but none of the ipv4 pools [rack-r2] serves that node`)
+	denied(t, pinned, `none of the ipv4 pools [rack-r2] from spec.ippools of Network rack/net may serve this pod: pool "rack-r2" does not serve node "`+e.nodes[0]+`", to which the pod is bound (spec.nodeName)`)
 	forceDelete(t, "rack", map[string]string{"app": "web"})
 }
 
