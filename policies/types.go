@@ -71,6 +71,10 @@ type NetworkSummary struct {
 	ResourceName string   `json:"resourceName,omitempty"`
 	IPv4Pools    []string `json:"ipv4Pools,omitempty"`
 	IPv6Pools    []string `json:"ipv6Pools,omitempty"`
+	// Network is the Berth Network (namespace/name) generating this NAD,
+	// when there is one: with berth.io/nad-name it differs from the NAD's,
+	// and a pool's spec.networks may name either.
+	Network string `json:"network,omitempty"`
 	// Berth is true when a plugin of the NAD's config takes its addresses
 	// from berth-ipam (for a Network whose NAD is not written yet: when the
 	// NAD it will render does), whoever wrote the NAD. Berth reserves

@@ -22,13 +22,18 @@ pool_denial(att, name) := sprintf("interface %s: IPPool %q does not exist", [att
 	not serves(input.pools[name], att.network)
 }
 
-# serves(pool, network): pool.networks empty, or naming the network as
-# namespace/name or by its bare name.
+# serves(pool, network): pool.networks empty, or naming the network (the
+# NAD the pod asks for) or the Berth Network generating it (another name
+# with berth.io/nad-name), as namespace/name or by the bare name.
 serves(pool, _) if count(object.get(pool, "networks", [])) == 0
 
-serves(pool, network) if network in pool.networks
+serves(pool, network) if names_network(pool, network)
 
-serves(pool, network) if {
+serves(pool, network) if names_network(pool, input.networks[network].network)
+
+names_network(pool, network) if network in pool.networks
+
+names_network(pool, network) if {
 	name := split(network, "/")[1]
 	name in pool.networks
 }

@@ -37,3 +37,21 @@ test_another_tenants_pool_is_denied if {
 		`interface net2: IPPool "gone" does not exist`,
 	} with input as inp
 }
+
+# With berth.io/nad-name the pod asks for the NAD (tenant-a/blue-nad); a pool
+# may name the Berth Network generating it instead.
+test_pool_naming_the_network_of_a_renamed_nad_serves_it if {
+	inp := object.union(decide([{"interface": "net1", "network": "tenant-a/blue-nad", "ipv4": ["blue"]}]), {
+		"pools": {"blue": {"name": "blue", "family": 4, "matchesNamespace": true, "matchesPod": true, "networks": ["blue"]}},
+		"networks": {"tenant-a/blue-nad": {"namespace": "tenant-a", "name": "blue-nad", "network": "tenant-a/blue", "berth": true}},
+	})
+	count(pool_selectors.deny) == 0 with input as inp
+}
+
+test_pool_of_another_network_still_denied_for_a_renamed_nad if {
+	inp := object.union(decide([{"interface": "net1", "network": "tenant-a/blue-nad", "ipv4": ["red"]}]), {
+		"pools": {"red": {"name": "red", "family": 4, "matchesNamespace": true, "matchesPod": true, "networks": ["red"]}},
+		"networks": {"tenant-a/blue-nad": {"namespace": "tenant-a", "name": "blue-nad", "network": "tenant-a/blue", "berth": true}},
+	})
+	pool_selectors.deny == {`interface net1: IPPool "red" serves networks red, not tenant-a/blue-nad`} with input as inp
+}

@@ -19,10 +19,13 @@ deny contains sprintf("%s: %s", [label, hint]) if {
 	lib.pod_annotations[label]
 }
 
+# Multus "ips" on a network Berth does not serve are that network's IPAM's
+# business, not a Berth reservation: only Berth networks are checked.
 deny contains sprintf("k8s.v1.cni.cncf.io/networks: ips of interface %s: %s", [r.interface, hint]) if {
 	not allowed
 	some r in lib.requested_networks
 	count(object.get(r, "ips", [])) > 0
+	lib.berth_network(r.network)
 	not r["default"]
 }
 
@@ -30,5 +33,6 @@ deny contains sprintf("v1.multus-cni.io/default-network: ips: %s", [hint]) if {
 	not allowed
 	some r in lib.requested_networks
 	count(object.get(r, "ips", [])) > 0
+	lib.berth_network(r.network)
 	r["default"]
 }

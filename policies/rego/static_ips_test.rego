@@ -5,7 +5,7 @@ import data.berth.shipped.static_ips
 pod(labels, annotations, requested) := {
 	"pod": {"metadata": {"name": "p", "namespace": "ns", "annotations": annotations}},
 	"namespace": {"name": "ns", "labels": labels},
-	"networks": {},
+	"networks": {"ns/a": {"namespace": "ns", "name": "a", "berth": true}, "ns/other": {"namespace": "ns", "name": "other", "berth": false}},
 	"pools": {},
 	"requestedNetworks": requested,
 }
@@ -35,4 +35,9 @@ test_allowed_with_the_label if {
 
 test_no_request_nothing_to_allow if {
 	count(static_ips.deny) == 0 with input as pod({}, {}, [{"network": "ns/a", "interface": "net1"}])
+}
+
+test_ips_on_a_network_berth_does_not_serve_are_not_its_business if {
+	inp := pod({}, {}, [{"network": "ns/other", "interface": "net1", "ips": ["10.0.0.5/24"]}])
+	count(static_ips.deny) == 0 with input as inp
 }

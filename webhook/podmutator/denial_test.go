@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/berth-io/berth/allocator"
+	"github.com/berth-io/berth/policies"
 )
 
 // TestReserveDenialCodes: the user's mistakes are 4xx with the allocator's
@@ -37,5 +38,15 @@ func TestReserveDenialCodes(t *testing.T) {
 		if !strings.Contains(resp.Result.Message, "interface net1 (network default/storage)") || !strings.Contains(resp.Result.Message, tt.err.Error()) {
 			t.Errorf("message %q does not name the interface and the cause", resp.Result.Message)
 		}
+	}
+}
+
+// TestPoliciesNotLoadedIs503: a replica whose policies are not loaded yet
+// refuses with 503, which clients retry, not 500.
+func TestPoliciesNotLoadedIs503(t *testing.T) {
+	h := newHandler(t, &fakeEvaluator{err: fmt.Errorf("loading: %w", policies.ErrNotReady)}, newFakeAllocator())
+	resp := h.Handle(t.Context(), request(podJSON(map[string]string{"k8s.v1.cni.cncf.io/networks": "storage"}, "")))
+	if resp.Allowed || resp.Result.Code != 503 {
+		t.Fatalf("allowed %v code %d (%s), want 503", resp.Allowed, resp.Result.Code, resp.Result.Message)
 	}
 }

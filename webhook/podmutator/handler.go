@@ -141,7 +141,13 @@ func (h *Handler) handle(ctx context.Context, req admission.Request) admission.R
 	}
 	dec, err := h.evaluate(ctx, req, pod, snap, requested)
 	if err != nil {
-		return admission.Errored(http.StatusInternalServerError, fmt.Errorf("%s: evaluating attachment policies: %w", ref, err))
+		code := int32(http.StatusInternalServerError)
+		if errors.Is(err, policies.ErrNotReady) {
+			// A replica that has not loaded its policies yet: the API
+			// server's caller retries.
+			code = http.StatusServiceUnavailable
+		}
+		return admission.Errored(code, fmt.Errorf("%s: evaluating attachment policies: %w", ref, err))
 	}
 	if len(dec.Denials) > 0 {
 		msgs := make([]string, len(dec.Denials))

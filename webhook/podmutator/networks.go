@@ -88,6 +88,7 @@ func (s *snapshot) indexNetworks(nads []nadv1.NetworkAttachmentDefinition, nets 
 
 // networkSummary completes the summary of a NAD with its Network's data.
 func networkSummary(n *berthv1.Network, sum policies.NetworkSummary) policies.NetworkSummary {
+	sum.Network = n.Namespace + "/" + n.Name
 	sum.CNIType = string(n.Spec.CNIType)
 	// The generated NAD carries the resource name; the Network has it
 	// before the controller has written the NAD.
