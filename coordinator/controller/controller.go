@@ -212,7 +212,12 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 	}
 	meta.SetStatusCondition(&next.Status.Conditions, cond)
 	if !equality.Semantic.DeepEqual(coord.Status, next.Status) {
-		if err := r.client.Status().Patch(ctx, next, client.MergeFrom(coord)); err != nil {
+		// The patch holds only what differs from coord, the cache's copy:
+		// if the cache has not seen the last status write, a field equal
+		// in coord and next (the phase, say) would be left as that write
+		// made it. The resourceVersion makes such a write a conflict, and
+		// the retry reads the newer copy.
+		if err := r.client.Status().Patch(ctx, next, client.MergeFromWithOptions(coord, client.MergeFromWithOptimisticLock{})); err != nil {
 			return reconcile.Result{}, fmt.Errorf("writing the status of Coordinator %q: %w", coord.Name, err)
 		}
 		log.FromContext(ctx).Info("coordinator status", "phase", next.Status.Phase, "podCIDRs", next.Status.PodCIDRs, "serviceCIDRs", next.Status.ServiceCIDRs, "reason", res.Message)

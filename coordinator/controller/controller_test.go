@@ -17,12 +17,15 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/tools/events"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/config"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 	"sigs.k8s.io/yaml"
 
 	berthv1 "github.com/berth-io/berth/api/v1alpha1"
@@ -47,6 +50,17 @@ func TestMain(m *testing.M) {
 // for the duration of the test.
 func startController(t *testing.T) {
 	t.Helper()
+	mgr := newManager(t, ctrl.Options{})
+	if err := SetupWithManager(mgr, Options{NotReadyRetry: 2 * time.Second}); err != nil {
+		t.Fatal(err)
+	}
+	run(t, mgr)
+}
+
+// newManager builds a manager on the test API server; opts adds to the
+// settings every test needs.
+func newManager(t *testing.T, opts ctrl.Options) ctrl.Manager {
+	t.Helper()
 	// The scheme berth-controller has: no apiextensions types, which the
 	// metadata-only watch on Calico's CRD must not need.
 	scheme := runtime.NewScheme()
@@ -55,20 +69,22 @@ func startController(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	mgr, err := ctrl.NewManager(cp.Config, ctrl.Options{
-		Scheme:                 scheme,
-		Metrics:                metricsserver.Options{BindAddress: "0"},
-		HealthProbeBindAddress: "0",
-		// Each test runs the controller anew; controller-runtime otherwise
-		// refuses a second controller of the same name in one process.
-		Controller: config.Controller{SkipNameValidation: ptr.To(true)},
-	})
+	opts.Scheme = scheme
+	opts.Metrics = metricsserver.Options{BindAddress: "0"}
+	opts.HealthProbeBindAddress = "0"
+	// Each test runs the controller anew; controller-runtime otherwise
+	// refuses a second controller of the same name in one process.
+	opts.Controller = config.Controller{SkipNameValidation: ptr.To(true)}
+	mgr, err := ctrl.NewManager(cp.Config, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := SetupWithManager(mgr, Options{NotReadyRetry: 2 * time.Second}); err != nil {
-		t.Fatal(err)
-	}
+	return mgr
+}
+
+// run starts mgr and stops it when the test ends.
+func run(t *testing.T, mgr ctrl.Manager) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- mgr.Start(ctx) }()
@@ -358,5 +374,80 @@ func TestServiceCIDRObjects(t *testing.T) {
 	})
 	if !strings.Contains(c.Status.Reason, "service CIDRs from ServiceCIDR objects extra, kubernetes") {
 		t.Errorf("reason %q", c.Status.Reason)
+	}
+}
+
+// staleCoordinator is a client whose reads of the Coordinator return an old
+// copy, as a cache does before it has seen the last write.
+type staleCoordinator struct {
+	client.Client
+	stale *berthv1.Coordinator
+}
+
+func (c staleCoordinator) Get(ctx context.Context, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
+	if out, ok := obj.(*berthv1.Coordinator); ok {
+		c.stale.DeepCopyInto(out)
+		return nil
+	}
+	return c.Client.Get(ctx, key, obj, opts...)
+}
+
+// TestStatusOverStaleCache: a status computed from a cache that has not
+// seen the last status write must not be merged into it. A merge patch
+// holds only what differs from the stale copy, so a phase equal to the
+// stale one would leave the newer, different phase in place (NotReady
+// with a Ready condition, for good: status writes bring no reconcile).
+// The write must fail instead, and the retry, on a fresh read, succeed.
+func TestStatusOverStaleCache(t *testing.T) {
+	createCoordinator(t, berthv1.CoordinatorSpec{PodCIDRType: berthv1.PodCIDRNone, PodCIDRs: []string{"10.1.0.0/16"}})
+	ctx := controlplane.Context(t, 30*time.Second)
+	stale := &berthv1.Coordinator{}
+	if err := cp.Client.Get(ctx, client.ObjectKey{Name: coordinator.Name}, stale); err != nil {
+		t.Fatal(err)
+	}
+	// What the cache last saw: Synced, from an older spec.
+	stale.Status = berthv1.CoordinatorStatus{Phase: berthv1.CoordinatorSynced, Reason: "older", PodCIDRs: []string{"10.9.0.0/16"}}
+	// What the API server has now: NotReady, written after.
+	now := stale.DeepCopy()
+	now.Status = berthv1.CoordinatorStatus{Phase: berthv1.CoordinatorNotReady, Reason: "newer"}
+	if err := cp.Client.Status().Update(ctx, now); err != nil {
+		t.Fatal(err)
+	}
+
+	mgr := newManager(t, ctrl.Options{})
+	opts := Options{CiliumConfigMap: types.NamespacedName{Namespace: kubeSystem, Name: "cilium-config"}, NotReadyRetry: time.Second}
+	sources, err := newSourceCache(mgr, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() { _ = sources.Start(cctx) }()
+	if !sources.WaitForCacheSync(ctx) {
+		t.Fatal("the source cache did not sync")
+	}
+	r := &Reconciler{client: staleCoordinator{Client: cp.Client, stale: stale}, sources: sources, events: events.NewFakeRecorder(10), opts: opts}
+	req := reconcile.Request{NamespacedName: types.NamespacedName{Name: coordinator.Name}}
+	if _, err := r.Reconcile(ctx, req); !apierrors.IsConflict(err) {
+		t.Errorf("writing over a stale status: %v, want a conflict", err)
+	}
+	mixed := &berthv1.Coordinator{}
+	if err := cp.Client.Get(ctx, client.ObjectKey{Name: coordinator.Name}, mixed); err != nil {
+		t.Fatal(err)
+	}
+	if cond := meta.FindStatusCondition(mixed.Status.Conditions, ConditionType); mixed.Status.Phase == berthv1.CoordinatorNotReady && cond != nil && cond.Status == metav1.ConditionTrue {
+		t.Errorf("the stale write left phase NotReady with condition Ready True: %+v", mixed.Status)
+	}
+	r.client = cp.Client
+	if _, err := r.Reconcile(ctx, req); err != nil {
+		t.Fatal(err)
+	}
+	got := &berthv1.Coordinator{}
+	if err := cp.Client.Get(ctx, client.ObjectKey{Name: coordinator.Name}, got); err != nil {
+		t.Fatal(err)
+	}
+	cond := meta.FindStatusCondition(got.Status.Conditions, ConditionType)
+	if got.Status.Phase != berthv1.CoordinatorSynced || cond == nil || cond.Status != metav1.ConditionTrue || !slices.Equal(got.Status.PodCIDRs, []string{"10.1.0.0/16"}) {
+		t.Errorf("status %+v", got.Status)
 	}
 }
