@@ -41,7 +41,10 @@ func (e *NotReadyError) Unwrap() error { return ErrNotReady }
 func Ready(c *berthv1.Coordinator) error {
 	switch {
 	case c == nil:
-		return &NotReadyError{Reason: fmt.Sprintf("there is no Coordinator %q; create it (see examples/coordinator.yaml)", Name)}
+		// berth-controller's leader creates it (unless run with
+		// --create-coordinator=false): missing means it has not yet, or
+		// it was just deleted.
+		return &NotReadyError{Reason: fmt.Sprintf("there is no Coordinator %q: berth-controller creates one unless run with --create-coordinator=false; else create it (see examples/coordinator.yaml)", Name)}
 	case c.Status.Phase == berthv1.CoordinatorSynced:
 		return nil
 	case c.Status.Phase == "":

@@ -40,6 +40,7 @@ func main() {
 	fs.DurationVar(&cfg.ReservationTTL, "reservation-ttl", 0, "how long a reservation waits for its pod (0: 2m)")
 	fs.StringVar(&cfg.NodeKubeconfig, "node-kubeconfig", "/etc/cni/net.d/berth.d/berth.kubeconfig", "kubeconfig path on the nodes for plugins called without Multus (berth-cni-install writes it there; empty leaves it out of the NADs)")
 	fs.DurationVar(&cfg.AdmissionTimeout, "admission-timeout", 0, "bound of one pod admission inside the webhook (0: 8s)")
+	fs.BoolVar(&cfg.CreateCoordinator, "create-coordinator", true, "create the Coordinator \"default\" (podCIDRType auto) whenever there is none; an existing one is never changed")
 	opts := zap.Options{}
 	opts.BindFlags(fs)
 	_ = fs.Parse(os.Args[1:])

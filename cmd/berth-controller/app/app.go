@@ -102,6 +102,11 @@ type Config struct {
 	NodeKubeconfig string
 	// AdmissionTimeout bounds one pod admission inside the webhook.
 	AdmissionTimeout time.Duration
+	// CreateCoordinator makes the leader create the Coordinator "default"
+	// (podCIDRType auto) whenever there is none, so pods on Networks that
+	// need berth-coordinator are not refused on a fresh install. Off, an
+	// admin (or a test that writes its own) creates it.
+	CreateCoordinator bool
 
 	// Metrics is the registry of Berth's own collectors; nil is
 	// controller-runtime's, which the manager serves on MetricsAddr.
@@ -261,6 +266,11 @@ func Build(ctx context.Context, cfg Config) (ctrl.Manager, error) {
 	}
 	if err := coordctrl.SetupWithManager(mgr, coordctrl.Options{}); err != nil {
 		return nil, fmt.Errorf("setting up the Coordinator controller: %w", err)
+	}
+	if cfg.CreateCoordinator {
+		if err := coordctrl.SetupDefaultWithManager(mgr); err != nil {
+			return nil, fmt.Errorf("setting up the default Coordinator: %w", err)
+		}
 	}
 
 	var registry prometheus.Registerer = crmetrics.Registry
