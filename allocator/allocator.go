@@ -389,11 +389,6 @@ func (a *Allocator) create(ctx context.Context, req *Request, c candidate, addr 
 		},
 	}
 	if key != "" {
-		// The StatefulSet owns a sticky address from the start, so the
-		// garbage collector takes it with the StatefulSet even if no pod is
-		// ever bound; the finalizer waits for the pods to be gone.
-		sts := statefulSetOwner(req.Pod.OwnerReferences)
-		obj.OwnerReferences = []metav1.OwnerReference{{APIVersion: sts.APIVersion, Kind: sts.Kind, Name: sts.Name, UID: sts.UID}}
 		obj.Finalizers = []string{StickyFinalizer}
 	}
 	if err := a.store.Create(ctx, obj); err != nil {

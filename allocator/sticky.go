@@ -10,11 +10,15 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
-// StickyFinalizer is on every sticky IPAllocation. Its owner is the
-// StatefulSet, so Kubernetes' garbage collector deletes it with the
-// StatefulSet while the pods may still be terminating; the finalizer keeps
-// the object, and so the lock on the address, until the controller has seen
-// that no live pod holds it.
+// StickyFinalizer is on every sticky IPAllocation: a sticky address
+// outlives its pods, so nothing but the controller, once it has seen that
+// the StatefulSet no longer wants the pod and no live pod holds the address,
+// may remove the lock (a deletion by hand waits for it).
+//
+// IPAllocations carry no owner references: a cluster-scoped object cannot
+// be owned by a namespaced one (the garbage collector refuses such a
+// reference with an OwnerRefInvalidNamespace event and never collects
+// through it), so releasing is the controller's job, with the TTL behind it.
 const StickyFinalizer = "berth.io/sticky-release"
 
 // StickyKey is the key that keeps an address with a StatefulSet pod across

@@ -9,7 +9,6 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/utils/clock"
@@ -249,7 +248,6 @@ func (r *allocationReconciler) bind(ctx context.Context, alloc *berthv1.IPAlloca
 	want.Spec.Phase = berthv1.AllocationBound
 	want.Spec.PodRef = &berthv1.PodReference{Namespace: pod.Namespace, Name: pod.Name, GenerateName: ref.GenerateName, UID: pod.UID}
 	want.Spec.Node = pod.Spec.NodeName
-	want.OwnerReferences = r.owners(alloc, pod)
 	if equalBinding(alloc, want) {
 		return ctrl.Result{}, nil
 	}
@@ -262,32 +260,8 @@ func (r *allocationReconciler) bind(ctx context.Context, alloc *berthv1.IPAlloca
 	return ctrl.Result{}, nil
 }
 
-// owners returns alloc's owner references with the one Berth manages set:
-// the pod, or for a sticky address the pod's StatefulSet (kept as it was if
-// the pod has none, e.g. orphaned by `kubectl delete --cascade=orphan`).
-func (r *allocationReconciler) owners(alloc *berthv1.IPAllocation, pod *corev1.Pod) []metav1.OwnerReference {
-	var want metav1.OwnerReference
-	if alloc.Spec.StickyKey != "" {
-		sts := metav1.GetControllerOfNoCopy(pod)
-		if sts == nil || sts.Kind != "StatefulSet" {
-			return alloc.OwnerReferences
-		}
-		want = metav1.OwnerReference{APIVersion: sts.APIVersion, Kind: sts.Kind, Name: sts.Name, UID: sts.UID}
-	} else {
-		want = metav1.OwnerReference{APIVersion: "v1", Kind: "Pod", Name: pod.Name, UID: pod.UID}
-	}
-	out := []metav1.OwnerReference{want}
-	for _, o := range alloc.OwnerReferences {
-		if o.Kind != want.Kind || o.APIVersion != want.APIVersion {
-			out = append(out, o)
-		}
-	}
-	return out
-}
-
 func equalBinding(a, b *berthv1.IPAllocation) bool {
-	return a.Spec.Phase == b.Spec.Phase && *a.Spec.PodRef == *b.Spec.PodRef && a.Spec.Node == b.Spec.Node &&
-		slices.EqualFunc(a.OwnerReferences, b.OwnerReferences, func(x, y metav1.OwnerReference) bool { return x.UID == y.UID && x.Kind == y.Kind })
+	return a.Spec.Phase == b.Spec.Phase && *a.Spec.PodRef == *b.Spec.PodRef && a.Spec.Node == b.Spec.Node
 }
 
 // release gives the address back. The preconditions make it a no-op if

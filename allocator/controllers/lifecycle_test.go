@@ -51,8 +51,10 @@ func TestBindThenReleaseWhenThePodGoes(t *testing.T) {
 				return false, err
 			}
 			ref := a.Spec.PodRef
-			owned := len(a.OwnerReferences) == 1 && a.OwnerReferences[0].Kind == "Pod" && a.OwnerReferences[0].UID == p.UID
-			return a.Spec.Phase == berthv1.AllocationBound && ref.UID == p.UID && ref.Name == p.Name && owned && a.Spec.Node == node, nil
+			// No owner reference: a cluster-scoped object cannot be owned by
+			// a pod (the garbage collector would refuse it).
+			unowned := len(a.OwnerReferences) == 0
+			return a.Spec.Phase == berthv1.AllocationBound && ref.UID == p.UID && ref.Name == p.Name && unowned && a.Spec.Node == node, nil
 		})
 	}
 

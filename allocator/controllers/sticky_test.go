@@ -63,7 +63,7 @@ func TestStickyStatefulSetAddresses(t *testing.T) {
 					return false, err
 				}
 				if a.Spec.Phase != berthv1.AllocationBound || a.Spec.PodRef.UID != p.UID || a.Spec.StickyKey != ns+"/web/"+p.Name+"/net1" ||
-					len(a.OwnerReferences) != 1 || a.OwnerReferences[0].UID != sts.UID {
+					len(a.OwnerReferences) != 0 || len(a.Finalizers) != 1 {
 					return false, nil
 				}
 				out[p.Name] = names[0]
