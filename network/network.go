@@ -94,17 +94,15 @@ func NeedsCoordinator(nw *berthv1.Network, coord *berthv1.Coordinator) bool {
 	return CoordinatorMode(nw, coord) != berthv1.CoordinatorDisabled
 }
 
-// ServesNetwork tells whether pool lists nw among the Networks it serves:
-// entries are "namespace/name" or a bare name matching in any namespace. An
-// empty list serves every Network, but that is not an explicit listing, so it
-// reports false.
+// ServesNetwork tells whether pool lists nw among the networks it serves, by
+// any name nw goes by: the Network's own or that of the NAD it generates
+// (berth.io/nad-name), as namespace/name or as a bare name matching in any
+// namespace (Named). Pods name the NAD, so a pool listing only the NAD's
+// name serves nw's pods as much as one listing the Network. An empty list
+// serves every Network, but that is not an explicit listing, so it reports
+// false.
 func ServesNetwork(pool *berthv1.IPPool, nw *berthv1.Network) bool {
-	for _, ref := range pool.Spec.Networks {
-		if ref == nw.Name || ref == nw.Namespace+"/"+nw.Name {
-			return true
-		}
-	}
-	return false
+	return Named(pool.Spec.Networks, Keys(NADKey(nw), nw)...)
 }
 
 // PoolAllows tells whether pool may serve nw at all: it lists nw, or lists no

@@ -79,19 +79,27 @@ func TestNeedsCoordinator(t *testing.T) {
 
 func TestServesNetwork(t *testing.T) {
 	nw := &berthv1.Network{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "storage"}}
+	renamed := &berthv1.Network{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "blue", Annotations: map[string]string{AnnotationNADName: "blue-nad"}}}
 	tests := []struct {
+		nw            *berthv1.Network
 		networks      []string
 		serves, allow bool
 	}{
-		{nil, false, true},
-		{[]string{"storage"}, true, true},
-		{[]string{"ns/storage"}, true, true},
-		{[]string{"other/storage", "fast"}, false, false},
+		{nw, nil, false, true},
+		{nw, []string{"storage"}, true, true},
+		{nw, []string{"ns/storage"}, true, true},
+		{nw, []string{"other/storage", "fast"}, false, false},
+		// Pods name the NAD: a pool may name the Network by its NAD's name.
+		{renamed, []string{"ns/blue"}, true, true},
+		{renamed, []string{"blue"}, true, true},
+		{renamed, []string{"ns/blue-nad"}, true, true},
+		{renamed, []string{"blue-nad"}, true, true},
+		{renamed, []string{"other/blue-nad", "ns/storage"}, false, false},
 	}
 	for _, tc := range tests {
 		p := &berthv1.IPPool{Spec: berthv1.IPPoolSpec{Networks: tc.networks}}
-		if ServesNetwork(p, nw) != tc.serves || PoolAllows(p, nw) != tc.allow {
-			t.Errorf("%v: serves %v allows %v", tc.networks, ServesNetwork(p, nw), PoolAllows(p, nw))
+		if ServesNetwork(p, tc.nw) != tc.serves || PoolAllows(p, tc.nw) != tc.allow {
+			t.Errorf("%s/%s %v: serves %v allows %v, want %v %v", tc.nw.Namespace, tc.nw.Name, tc.networks, ServesNetwork(p, tc.nw), PoolAllows(p, tc.nw), tc.serves, tc.allow)
 		}
 	}
 }

@@ -173,7 +173,7 @@ func (r *Reconciler) networksOfNAD(ctx context.Context, o client.Object) []recon
 }
 
 // networksOfPool maps a pool to the Networks naming it in spec.ippools and
-// to those it names in spec.networks.
+// to those it names in spec.networks, by their own name or their NAD's.
 func (r *Reconciler) networksOfPool(ctx context.Context, o client.Object) []reconcile.Request {
 	pool := o.(*berthv1.IPPool)
 	var reqs []reconcile.Request
@@ -183,15 +183,24 @@ func (r *Reconciler) networksOfPool(ctx context.Context, o client.Object) []reco
 	}
 	reqs = appendRequests(reqs, list.Items)
 	for _, ref := range pool.Spec.Networks {
-		if ns, name, ok := strings.Cut(ref, "/"); ok {
+		opts := []client.ListOption(nil)
+		ns, name, qualified := strings.Cut(ref, "/")
+		if qualified {
 			reqs = append(reqs, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: ns, Name: name}})
-			continue
+			opts = append(opts, client.InNamespace(ns))
+		} else {
+			name = ref
+			var named berthv1.NetworkList
+			if err := r.client.List(ctx, &named, client.MatchingFields{indexName: name}); err != nil {
+				log.FromContext(ctx).Error(err, "listing Networks by name", "name", name)
+			}
+			reqs = appendRequests(reqs, named.Items)
 		}
-		var named berthv1.NetworkList
-		if err := r.client.List(ctx, &named, client.MatchingFields{indexName: ref}); err != nil {
-			log.FromContext(ctx).Error(err, "listing Networks by name", "name", ref)
+		var byNAD berthv1.NetworkList
+		if err := r.client.List(ctx, &byNAD, append(opts, client.MatchingFields{indexNADName: name})...); err != nil {
+			log.FromContext(ctx).Error(err, "listing Networks by NAD name", "name", ref)
 		}
-		reqs = appendRequests(reqs, named.Items)
+		reqs = appendRequests(reqs, byNAD.Items)
 	}
 	return reqs
 }
@@ -316,12 +325,24 @@ func (r *Reconciler) pools(ctx context.Context, nw *berthv1.Network) (pools []be
 			pools = append(pools, p)
 		}
 	}
-	for _, ref := range []string{nw.Namespace + "/" + nw.Name, nw.Name} {
-		var list berthv1.IPPoolList
-		if err := r.client.List(ctx, &list, client.MatchingFields{indexPoolNetworks: ref}); err != nil {
-			return nil, nil, fmt.Errorf("listing IPPools serving network %s/%s: %w", nw.Namespace, nw.Name, err)
+	// Every entry that names the Network by one of its names (network.Keys:
+	// the Network's and its NAD's, qualified or bare); the index holds the
+	// entries as written. render.IPAM drops the duplicates.
+	for _, key := range network.Keys(network.NADKey(nw), nw) {
+		_, name, _ := strings.Cut(key, "/")
+		for _, ref := range []string{key, name} {
+			var list berthv1.IPPoolList
+			if err := r.client.List(ctx, &list, client.MatchingFields{indexPoolNetworks: ref}); err != nil {
+				return nil, nil, fmt.Errorf("listing IPPools serving network %s/%s: %w", nw.Namespace, nw.Name, err)
+			}
+			for i := range list.Items {
+				// The index finds the candidates by the texts an entry
+				// may have; ServesNetwork is the rule.
+				if network.ServesNetwork(&list.Items[i], nw) {
+					pools = append(pools, list.Items[i])
+				}
+			}
 		}
-		pools = append(pools, list.Items...)
 	}
 	return pools, missing, nil
 }

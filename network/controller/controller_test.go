@@ -411,6 +411,43 @@ func TestCoordinatorAndPoolChangesReachNADs(t *testing.T) {
 	}
 }
 
+// TestPoolNamingTheNADJoinsItsPoolData: pods name a Network by its NAD
+// (berth.io/nad-name), so a pool whose spec.networks names the NAD, as
+// namespace/name or by the bare name, serves the Network: its data is in
+// the NAD's berth-ipam pool data (berth-ipam needs it for addresses that
+// arrive through the "ips" capability), from the moment the pool appears.
+func TestPoolNamingTheNADJoinsItsPoolData(t *testing.T) {
+	startOnce(t)
+	ns := namespace(t)
+	c := controlplane.Context(t, time.Minute)
+	nw := macvlanNetwork(ns, "blue")
+	nw.Annotations = map[string]string{network.AnnotationNADName: "blue-nad"}
+	if err := cp.Client.Create(c, nw); err != nil {
+		t.Fatal(err)
+	}
+	waitNAD(t, nw, "blue-nad")
+	for _, p := range []*berthv1.IPPool{
+		{ObjectMeta: metav1.ObjectMeta{Name: "ctl-nad-qualified"}, Spec: berthv1.IPPoolSpec{Subnet: "10.19.1.0/24", Networks: []string{ns + "/blue-nad"}}},
+		{ObjectMeta: metav1.ObjectMeta{Name: "ctl-nad-bare"}, Spec: berthv1.IPPoolSpec{Subnet: "10.19.2.0/24", Networks: []string{"blue-nad"}}},
+		// Another namespace's NAD of that name is another network.
+		{ObjectMeta: metav1.ObjectMeta{Name: "ctl-nad-elsewhere"}, Spec: berthv1.IPPoolSpec{Subnet: "10.19.3.0/24", Networks: []string{"other/blue-nad"}}},
+	} {
+		if err := cp.Client.Create(c, p); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = cp.Client.Delete(context.Background(), p) })
+	}
+	nad := waitNAD(t, nw, "blue-nad")
+	for _, name := range []string{"ctl-nad-qualified", "ctl-nad-bare"} {
+		if !strings.Contains(nad.Spec.Config, `"name": "`+name+`"`) {
+			t.Errorf("pool %s names the NAD but is not in its pool data:\n%s", name, nad.Spec.Config)
+		}
+	}
+	if strings.Contains(nad.Spec.Config, "ctl-nad-elsewhere") {
+		t.Errorf("a pool of another namespace's blue-nad is in the pool data:\n%s", nad.Spec.Config)
+	}
+}
+
 // TestAdoptionIsOptIn: a NAD that exists already is left alone and the
 // status says why, until the Network asks to adopt it.
 func TestAdoptionIsOptIn(t *testing.T) {

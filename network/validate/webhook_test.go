@@ -190,6 +190,11 @@ func TestWebhookRejectsBadNetworks(t *testing.T) {
 	createPool(t, "wh-v4", "10.20.0.0/16")
 	createPool(t, "wh-v6", "fd00:20::/64")
 	createPool(t, "wh-elsewhere", "10.21.0.0/16", "other-ns/other-net")
+	// Pools naming a Network by its NAD's name (berth.io/nad-name), which
+	// is the name pods use: this namespace's, any namespace's, another's.
+	createPool(t, "wh-by-nad", "10.22.0.0/16", "default/blue-nad")
+	createPool(t, "wh-by-bare-nad", "10.23.0.0/16", "blue-nad")
+	createPool(t, "wh-other-nad", "10.24.0.0/16", "other-ns/blue-nad")
 
 	mk := func(name string, mutate func(*berthv1.Network)) *berthv1.Network {
 		nw := network1(name, nil)
@@ -213,6 +218,14 @@ func TestWebhookRejectsBadNetworks(t *testing.T) {
 		{"pool of another network", mk("not-served", func(n *berthv1.Network) {
 			n.Spec.IPPools = &berthv1.PoolSelection{IPv4: []string{"wh-elsewhere"}}
 		}), `IPPool "wh-elsewhere" serves only the networks [other-ns/other-net]`},
+		{"pools naming the Network's NAD", mk("blue", func(n *berthv1.Network) {
+			n.Annotations = map[string]string{network.AnnotationNADName: "blue-nad"}
+			n.Spec.IPPools = &berthv1.PoolSelection{IPv4: []string{"wh-by-nad", "wh-by-bare-nad"}}
+		}), ""},
+		{"a pool naming another namespace's NAD of that name", mk("blue2", func(n *berthv1.Network) {
+			n.Annotations = map[string]string{network.AnnotationNADName: "blue2-nad"}
+			n.Spec.IPPools = &berthv1.PoolSelection{IPv4: []string{"wh-other-nad"}}
+		}), `spec.ippools.ipv4[0]: Invalid value: "wh-other-nad": IPPool "wh-other-nad" serves only the networks [other-ns/blue-nad]`},
 		{"unknown mode", mk("bad-mode", func(n *berthv1.Network) {
 			// The CRD's enum answers first for the typed field: either way
 			// the user is told which field and which values.
