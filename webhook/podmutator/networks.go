@@ -3,7 +3,6 @@ package podmutator
 import (
 	"encoding/json"
 	"errors"
-	"sort"
 	"strings"
 
 	"github.com/berth-io/berth/api/cniconf"
@@ -16,43 +15,16 @@ import (
 // indexNetworks fills s.networks and s.networkObjs from the cluster's NADs
 // and Networks. Pods, policies and attachments name a network by its NAD
 // (namespace/name, what Multus reads), so both maps are keyed by the NAD's
-// name, and a Network is found under the name of the NAD it generates
-// (network.NADName: berth.io/nad-name, else its own name), not under its own.
-// A NAD the controller still owns under another name (the Network was
-// renamed by the annotation, and the old NAD is not yet deleted) also maps
-// to its Network.
+// name, and a Network is found under the name of the NAD it generates (or
+// still controls under an old name): network.NADNetworks, the rule the
+// IPPool validator and the Network controller follow too.
 func (s *snapshot) indexNetworks(nads []nadv1.NetworkAttachmentDefinition, nets []berthv1.Network) {
 	byKey := make(map[string]*nadv1.NetworkAttachmentDefinition, len(nads))
 	for i := range nads {
 		nad := &nads[i]
 		byKey[nad.Namespace+"/"+nad.Name] = nad
 	}
-	// Name order, so that every replica decides a conflict (two Networks
-	// generating one NAD name, which the Network validator refuses) alike.
-	sorted := make([]*berthv1.Network, len(nets))
-	for i := range nets {
-		sorted[i] = &nets[i]
-	}
-	sort.Slice(sorted, func(i, j int) bool {
-		return sorted[i].Namespace+"/"+sorted[i].Name < sorted[j].Namespace+"/"+sorted[j].Name
-	})
-	byName := map[string]*berthv1.Network{}
-	for _, n := range sorted {
-		byName[n.Namespace+"/"+n.Name] = n
-		key := n.Namespace + "/" + network.NADName(n)
-		if _, taken := s.networkObjs[key]; taken && ownerNetwork(byKey[key]) != n.Name {
-			continue // the first by name keeps it, unless this one controls the NAD
-		}
-		s.networkObjs[key] = n
-	}
-	for key, nad := range byKey {
-		if _, ok := s.networkObjs[key]; ok {
-			continue
-		}
-		if n := byName[nad.Namespace+"/"+ownerNetwork(nad)]; n != nil {
-			s.networkObjs[key] = n
-		}
-	}
+	s.networkObjs = network.NADNetworks(nets, nads)
 
 	for key, nad := range byKey {
 		sum := policies.NetworkSummary{
@@ -67,7 +39,7 @@ func (s *snapshot) indexNetworks(nads []nadv1.NetworkAttachmentDefinition, nets 
 			// A NAD the Network controls but whose config does not parse
 			// (being rewritten, or edited by hand) will be rendered again:
 			// the Network's spec says what it will be.
-			if err != nil && ownerNetwork(nad) == n.Name {
+			if err != nil && network.OwnerNetwork(nad) == n.Name {
 				sum.Berth = networkUsesBerthIPAM(n)
 			}
 		}
@@ -103,25 +75,6 @@ func networkSummary(n *berthv1.Network, sum policies.NetworkSummary) policies.Ne
 		sum.IPv6Pools = n.Spec.IPPools.IPv6
 	}
 	return sum
-}
-
-// ownerNetwork is the name of the Network controlling nad, or "".
-func ownerNetwork(nad *nadv1.NetworkAttachmentDefinition) string {
-	if nad == nil {
-		return ""
-	}
-	for _, ref := range nad.OwnerReferences {
-		if ref.Kind == "Network" && ref.APIVersion == berthv1.GroupVersion.String() && ref.Controller != nil && *ref.Controller {
-			return ref.Name
-		}
-	}
-	// Older controllers, and hand-made fixtures, set no controller flag.
-	for _, ref := range nad.OwnerReferences {
-		if ref.Kind == "Network" && ref.APIVersion == berthv1.GroupVersion.String() {
-			return ref.Name
-		}
-	}
-	return ""
 }
 
 // usesBerthIPAM tells whether a CNI configuration (one plugin, or a list
