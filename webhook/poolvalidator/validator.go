@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/netip"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -23,7 +24,9 @@ import (
 
 	"github.com/berth-io/berth/allocator"
 	"github.com/berth-io/berth/allocator/ranges"
+	nadv1 "github.com/berth-io/berth/api/nad/v1"
 	berthv1 "github.com/berth-io/berth/api/v1alpha1"
+	"github.com/berth-io/berth/network"
 	"github.com/berth-io/berth/webhook/metrics"
 )
 
@@ -35,9 +38,11 @@ const maxNamed = 5
 
 // Validator checks IPPool CREATE, UPDATE and DELETE.
 type Validator struct {
-	// Pools reads the other IPPools (the informer cache is enough: two
-	// pools created in the same instant are the one race it cannot see).
-	Pools client.Reader
+	// Cache reads the other IPPools, and the Networks and
+	// NetworkAttachmentDefinitions that say which names one network goes by
+	// (the informer cache is enough: two pools created in the same instant
+	// are the one race it cannot see).
+	Cache client.Reader
 	// Allocations reads IPAllocations by spec.pool, uncached: a reservation
 	// made a moment ago must count.
 	Allocations client.Reader
@@ -46,8 +51,8 @@ type Validator struct {
 }
 
 // New builds the validator.
-func New(pools, allocations client.Reader, scheme *runtime.Scheme, m *metrics.Recorder) *Validator {
-	return &Validator{Pools: pools, Allocations: allocations, Decoder: admission.NewDecoder(scheme), Metrics: m}
+func New(cache, allocations client.Reader, scheme *runtime.Scheme, m *metrics.Recorder) *Validator {
+	return &Validator{Cache: cache, Allocations: allocations, Decoder: admission.NewDecoder(scheme), Metrics: m}
 }
 
 // Handle answers one request.
@@ -102,60 +107,104 @@ func (v *Validator) handle(ctx context.Context, req admission.Request) admission
 // same family and network also hands out.
 func (v *Validator) checkOverlap(ctx context.Context, pool *berthv1.IPPool, mine []span) *admission.Response {
 	var others berthv1.IPPoolList
-	if err := v.Pools.List(ctx, &others, client.UnsafeDisableDeepCopy); err != nil {
+	if err := v.Cache.List(ctx, &others, client.UnsafeDisableDeepCopy); err != nil {
 		resp := admission.Errored(http.StatusInternalServerError, fmt.Errorf("ippool %q: listing IPPools to check for overlaps: %w", pool.Name, err))
+		return &resp
+	}
+	known, err := v.networkNames(ctx)
+	if err != nil {
+		resp := admission.Errored(http.StatusInternalServerError, fmt.Errorf("ippool %q: %w", pool.Name, err))
 		return &resp
 	}
 	sort.Slice(others.Items, func(i, j int) bool { return others.Items[i].Name < others.Items[j].Name })
 	for i := range others.Items {
 		other := &others.Items[i]
-		if other.Name == pool.Name || !sharedNetwork(pool.Spec.Networks, other.Spec.Networks) {
+		if other.Name == pool.Name {
+			continue
+		}
+		via, shared := sharedNetwork(pool.Spec.Networks, other.Spec.Networks, known)
+		if !shared {
 			continue
 		}
 		theirs, err := handedOut(&other.Spec)
 		if err != nil {
 			continue // a pool stored before this check existed; it serves nothing
 		}
+		networks := describeNetworks(pool.Spec.Networks) + " and " + describeNetworks(other.Spec.Networks) + via
 		if gw := other.Spec.Gateway; gw != nil && contains(mine, *gw) {
-			resp := invalid("ippool %q: spec.ips: address %s is the gateway of ippool %q, which serves the same networks (%s and %s)",
-				pool.Name, *gw, other.Name, describeNetworks(pool.Spec.Networks), describeNetworks(other.Spec.Networks))
+			resp := invalid("ippool %q: spec.ips: address %s is the gateway of ippool %q, which serves the same networks (%s)",
+				pool.Name, *gw, other.Name, networks)
 			return &resp
 		}
 		if gw := pool.Spec.Gateway; gw != nil && contains(theirs, *gw) {
-			resp := invalid("ippool %q: spec.gateway: %s is handed out by ippool %q, which serves the same networks (%s and %s)",
-				pool.Name, *gw, other.Name, describeNetworks(pool.Spec.Networks), describeNetworks(other.Spec.Networks))
+			resp := invalid("ippool %q: spec.gateway: %s is handed out by ippool %q, which serves the same networks (%s)",
+				pool.Name, *gw, other.Name, networks)
 			return &resp
 		}
 		if common, ok := overlap(mine, theirs); ok {
-			resp := invalid("ippool %q: spec.ips: addresses %s are also handed out by ippool %q, which serves the same networks (%s and %s); two pools must not share addresses",
-				pool.Name, common, other.Name, describeNetworks(pool.Spec.Networks), describeNetworks(other.Spec.Networks))
+			resp := invalid("ippool %q: spec.ips: addresses %s are also handed out by ippool %q, which serves the same networks (%s); two pools must not share addresses",
+				pool.Name, common, other.Name, networks)
 			return &resp
 		}
 	}
 	return nil
 }
 
-// sharedNetwork tells whether two spec.networks lists may serve one network.
-// Empty serves every network; a bare name serves that name in any namespace.
-func sharedNetwork(a, b []string) bool {
-	if len(a) == 0 || len(b) == 0 {
-		return true
+// networkNames are the networks that go by more than one name: a Network
+// whose NAD (the name pods use) is named otherwise, by berth.io/nad-name or
+// as an old NAD it still controls. The pod webhook serves such a network
+// from a pool naming any of them (network.NADNetworks, network.Keys), so
+// two pools naming it differently share it. In NAD name order, so that a
+// denial names the same one every time.
+func (v *Validator) networkNames(ctx context.Context) ([][]string, error) {
+	var nets berthv1.NetworkList
+	if err := v.Cache.List(ctx, &nets, client.UnsafeDisableDeepCopy); err != nil {
+		return nil, fmt.Errorf("listing Networks to learn the names of their NetworkAttachmentDefinitions: %w", err)
 	}
+	var nads nadv1.NetworkAttachmentDefinitionList
+	if err := v.Cache.List(ctx, &nads, client.UnsafeDisableDeepCopy); err != nil {
+		return nil, fmt.Errorf("listing NetworkAttachmentDefinitions to learn which Networks they belong to: %w", err)
+	}
+	var out [][]string
+	for nad, nw := range network.NADNetworks(nets.Items, nads.Items) {
+		if keys := network.Keys(nad, nw); len(keys) > 1 {
+			out = append(out, keys)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i][0] < out[j][0] })
+	return out, nil
+}
+
+// sharedNetwork tells whether two spec.networks lists may serve one network,
+// by the rule the pod webhook applies (network.Named): empty serves every
+// network; an entry names a network as namespace/name or, bare, in any
+// namespace. known are the networks that go by several names (a Network
+// and its NAD, networkNames): when the lists meet only through one of
+// those, via says which, for the denial.
+func sharedNetwork(a, b []string, known [][]string) (via string, shared bool) {
+	if len(a) == 0 || len(b) == 0 {
+		return "", true
+	}
+	// A network no object describes yet, or a NAD of its own, goes by the
+	// one name the entries give it.
 	for _, x := range a {
 		for _, y := range b {
-			if x == y || baseName(x) == y || x == baseName(y) {
-				return true
+			if x == y {
+				return "", true
 			}
 		}
 	}
-	return false
-}
-
-func baseName(n string) string {
-	if _, name, ok := strings.Cut(n, "/"); ok {
-		return name
+	for _, e := range slices.Concat(a, b) {
+		if strings.Contains(e, "/") && network.Named(a, e) && network.Named(b, e) {
+			return "", true
+		}
 	}
-	return n
+	for _, keys := range known {
+		if network.Named(a, keys...) && network.Named(b, keys...) {
+			return fmt.Sprintf(": both name Network %s, whose NetworkAttachmentDefinition is %s", keys[1], keys[0]), true
+		}
+	}
+	return "", false
 }
 
 func describeNetworks(n []string) string {

@@ -16,6 +16,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	"github.com/berth-io/berth/allocator"
+	nadv1 "github.com/berth-io/berth/api/nad/v1"
 	berthv1 "github.com/berth-io/berth/api/v1alpha1"
 )
 
@@ -39,8 +40,10 @@ func alloc(pool, ip, pod string) *berthv1.IPAllocation {
 func newValidator(t *testing.T, objs ...client.Object) *Validator {
 	t.Helper()
 	s := runtime.NewScheme()
-	if err := berthv1.AddToScheme(s); err != nil {
-		t.Fatal(err)
+	for _, add := range []func(*runtime.Scheme) error{berthv1.AddToScheme, nadv1.AddToScheme} {
+		if err := add(s); err != nil {
+			t.Fatal(err)
+		}
 	}
 	c := fake.NewClientBuilder().WithScheme(s).WithObjects(objs...).
 		WithIndex(&berthv1.IPAllocation{}, allocator.PoolField, func(o client.Object) []string { return []string{o.(*berthv1.IPAllocation).Spec.Pool} }).
@@ -67,6 +70,17 @@ func TestCreateAndUpdate(t *testing.T) {
 		}),
 		alloc("storage-v4", "10.6.212.101", "web-1"),
 		alloc("storage-v4", "10.6.212.199", "web-2"),
+		// The Network apps/blue generates the NAD apps/blue-nad
+		// (berth.io/nad-name) and still controls its old NAD apps/blue-old;
+		// pods name the NADs, and a pool may name the Network or a NAD.
+		&berthv1.Network{ObjectMeta: metav1.ObjectMeta{Namespace: "apps", Name: "blue", Annotations: map[string]string{"berth.io/nad-name": "blue-nad"}}},
+		&nadv1.NetworkAttachmentDefinition{ObjectMeta: metav1.ObjectMeta{Namespace: "apps", Name: "blue-old", OwnerReferences: []metav1.OwnerReference{
+			{APIVersion: "berth.io/v1alpha1", Kind: "Network", Name: "blue", UID: "u1", Controller: ptr.To(true)},
+		}}},
+		pool("blue-v4", "10.7.0.0/24", func(s *berthv1.IPPoolSpec) {
+			s.IPs = []string{"10.7.0.10-10.7.0.50"}
+			s.Networks = []string{"apps/blue"}
+		}),
 	}
 	tests := []struct {
 		name string
@@ -117,6 +131,40 @@ func TestCreateAndUpdate(t *testing.T) {
 		code: 422,
 		msg:  `ippool "gw": spec.ips: address 10.6.0.1 is the gateway of ippool "storage-v4", which serves the same networks ([storage] and [storage])`,
 	}, {
+		name: "a pool naming the NAD of the Network another pool names",
+		op:   admissionv1.Create,
+		pool: pool("blue-nad-v4", "10.7.0.0/24", func(s *berthv1.IPPoolSpec) {
+			s.IPs = []string{"10.7.0.40-10.7.0.60"}
+			s.Networks = []string{"apps/blue-nad"}
+		}),
+		code: 422,
+		msg:  `ippool "blue-nad-v4": spec.ips: addresses 10.7.0.40-10.7.0.50 are also handed out by ippool "blue-v4", which serves the same networks ([apps/blue-nad] and [apps/blue]: both name Network apps/blue, whose NetworkAttachmentDefinition is apps/blue-nad); two pools must not share addresses`,
+	}, {
+		name: "a pool naming that NAD by its bare name",
+		op:   admissionv1.Create,
+		pool: pool("blue-bare-v4", "10.7.0.0/24", func(s *berthv1.IPPoolSpec) {
+			s.IPs = []string{"10.7.0.50"}
+			s.Networks = []string{"blue-nad"}
+		}),
+		code: 422,
+		msg:  `ippool "blue-bare-v4": spec.ips: addresses 10.7.0.50 are also handed out by ippool "blue-v4", which serves the same networks ([blue-nad] and [apps/blue]: both name Network apps/blue, whose NetworkAttachmentDefinition is apps/blue-nad); two pools must not share addresses`,
+	}, {
+		name: "a pool naming an old NAD the Network still controls",
+		op:   admissionv1.Create,
+		pool: pool("blue-old-v4", "10.7.0.0/24", func(s *berthv1.IPPoolSpec) {
+			s.IPs = []string{"10.7.0.10"}
+			s.Networks = []string{"apps/blue-old"}
+		}),
+		code: 422,
+		msg:  `ippool "blue-old-v4": spec.ips: addresses 10.7.0.10 are also handed out by ippool "blue-v4", which serves the same networks ([apps/blue-old] and [apps/blue]: both name Network apps/blue, whose NetworkAttachmentDefinition is apps/blue-old); two pools must not share addresses`,
+	}, {
+		name: "a pool naming another namespace's NAD of that name",
+		op:   admissionv1.Create,
+		pool: pool("other-blue-v4", "10.7.0.0/24", func(s *berthv1.IPPoolSpec) {
+			s.IPs = []string{"10.7.0.10-10.7.0.50"}
+			s.Networks = []string{"other/blue-nad"}
+		}),
+	}, {
 		name: "a range whose first address is after its last",
 		op:   admissionv1.Create,
 		pool: pool("backwards", "10.9.0.0/16", func(s *berthv1.IPPoolSpec) { s.IPs = []string{"10.9.0.9-10.9.0.1"} }),
@@ -165,6 +213,36 @@ func TestCreateAndUpdate(t *testing.T) {
 				t.Fatalf("got allowed=%v %+v\nwant %d %q", resp.Allowed, resp.Result, tt.code, tt.msg)
 			}
 		})
+	}
+}
+
+// TestSharedNetwork: two spec.networks lists share a network when a pod of
+// some network could be served by both, as the pod webhook decides it.
+func TestSharedNetwork(t *testing.T) {
+	// Network a/blue generates NAD a/blue-nad; Network a/red generates NAD
+	// a/blue, the name of the other Network.
+	known := [][]string{{"a/blue", "a/red"}, {"a/blue-nad", "a/blue"}}
+	tests := []struct {
+		a, b   []string
+		shared bool
+		via    string
+	}{
+		{nil, []string{"x/y"}, true, ""},
+		{[]string{"x"}, []string{"x"}, true, ""},
+		{[]string{"x"}, []string{"n/x"}, true, ""},
+		{[]string{"n/x"}, []string{"m/x"}, false, ""},
+		{[]string{"a/blue"}, []string{"blue-nad"}, true, "a/blue-nad"},
+		{[]string{"red"}, []string{"a/blue"}, true, "a/blue"},
+		// a/red serves the pods of NAD a/blue, a/blue-nad those of NAD
+		// a/blue-nad: no pod is served by both.
+		{[]string{"a/red"}, []string{"a/blue-nad"}, false, ""},
+		{[]string{"b/blue"}, []string{"a/blue-nad"}, false, ""},
+	}
+	for _, tt := range tests {
+		via, shared := sharedNetwork(tt.a, tt.b, known)
+		if shared != tt.shared || (tt.via != "") != (via != "") || !strings.Contains(via, tt.via) {
+			t.Errorf("%v and %v: shared %v (%q), want %v (via %s)", tt.a, tt.b, shared, via, tt.shared, tt.via)
+		}
 	}
 }
 
