@@ -115,6 +115,44 @@ func TestNADNameAnnotation(t *testing.T) {
 	forceDelete(t, ns, nil)
 }
 
+// TestPoolsNamingNetworkAndNADShareIt: a pool naming a Network and another
+// naming the NAD it generates (berth.io/nad-name) serve the same pods, so
+// the second may not hand out the first's addresses: the IPPool webhook
+// refuses it, naming the Network and the NAD that join them.
+func TestPoolsNamingNetworkAndNADShareIt(t *testing.T) {
+	start(t)
+	ns := namespace(t, "nadpools", nil, nil)
+	nw := macvlan(ns, "blue", nil, nil)
+	nw.Annotations = map[string]string{"berth.io/nad-name": "blue-nad"}
+	create(t, nw)
+	waitNAD(t, ns, "blue-nad")
+	create(t, ippool("nadpools-net", "10.37.0.0/24", []string{"10.37.0.10-10.37.0.50"}, func(s *berthv1.IPPoolSpec) {
+		s.Networks = []string{ns + "/blue"}
+	}))
+	want := `admission webhook "ippools.validate.berth.io" denied the request: ippool "nadpools-nad": spec.ips: addresses 10.37.0.40-10.37.0.50 are also handed out by ippool "nadpools-net", ` +
+		`which serves the same networks ([` + ns + `/blue-nad] and [` + ns + `/blue]: both name Network ` + ns + `/blue, whose NetworkAttachmentDefinition is ` + ns + `/blue-nad)`
+	// Each webhook replica learns of the Network through its cache; until
+	// then it takes the names for two networks. Retry until refused.
+	ctx := ctxFor(t, 30*time.Second)
+	var last error
+	if err := poll(ctx, func() (bool, error) {
+		p := ippool("nadpools-nad", "10.37.0.0/24", []string{"10.37.0.40-10.37.0.60"}, func(s *berthv1.IPPoolSpec) {
+			s.Networks = []string{ns + "/blue-nad"}
+		})
+		last = cp.Client.Create(ctx, p)
+		if last == nil {
+			return false, cp.Client.Delete(ctx, p)
+		}
+		return strings.Contains(last.Error(), want), nil
+	}); err != nil {
+		t.Fatalf("the overlapping pool naming the NAD was not refused as wanted: %v\nlast answer: %v\nwant it to contain: %s", err, last, want)
+	}
+	// A pool of another namespace's blue-nad is another network.
+	create(t, ippool("nadpools-elsewhere", "10.37.0.0/24", []string{"10.37.0.40-10.37.0.60"}, func(s *berthv1.IPPoolSpec) {
+		s.Networks = []string{"other/blue-nad"}
+	}))
+}
+
 // TestNetworkCannotTakeAnotherTenantsPool: a Network in the thief's
 // namespace naming a pool restricted to another namespace does not get the
 // thief's pods an address from it.
