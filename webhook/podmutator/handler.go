@@ -172,7 +172,7 @@ func (h *Handler) handle(ctx context.Context, req admission.Request) admission.R
 		return admission.Errored(http.StatusInternalServerError, fmt.Errorf("%s: %w", ref, err))
 	}
 
-	if resp := h.checkCoordinator(ctx, ref, p, snap); resp != nil {
+	if resp := h.checkCoordinator(ctx, ref, p, snap, requested); resp != nil {
 		return *resp
 	}
 	dryRun := req.DryRun != nil && *req.DryRun
@@ -206,30 +206,58 @@ func (h *Handler) handle(ctx context.Context, req admission.Request) admission.R
 // checkCoordinator refuses a pod attaching to a Network whose pods need
 // berth-coordinator while the Coordinator has not detected the cluster's
 // CIDRs: the pod would start with routes that miss them. 503, as the
-// condition is expected to pass.
-func (h *Handler) checkCoordinator(ctx context.Context, ref string, p *plan, snap *snapshot) *admission.Response {
+// condition is expected to pass. Every network the pod asks for counts, and
+// every one a policy attaches: berth-coordinator is chained whatever the
+// IPAM, so a Network Berth reserves nothing for (an IPAM of its own) needs
+// the Coordinator as much. A NAD no Network is behind is not checked: its
+// berth-coordinator, if any, routes the CIDRs its author wrote, which the
+// Coordinator's readiness does not change.
+func (h *Handler) checkCoordinator(ctx context.Context, ref string, p *plan, snap *snapshot, requested []policies.RequestedNetwork) *admission.Response {
+	var keys []string
+	for _, r := range requested {
+		keys = append(keys, r.Network)
+	}
+	for _, a := range p.attachments {
+		keys = append(keys, a.network)
+	}
 	var needs []string
 	var coord *berthv1.Coordinator
 	read := false
-	for _, a := range p.attachments {
-		nw := snap.networkObjs[a.network]
-		if nw == nil {
+	readCoordinator := func() *admission.Response {
+		if read {
+			return nil
+		}
+		var err error
+		if coord, err = coordinator.Get(ctx, h.deps.Cache); err != nil {
+			resp := admission.Errored(http.StatusInternalServerError, fmt.Errorf("%s: %w", ref, err))
+			return &resp
+		}
+		read = true
+		return nil
+	}
+	for _, key := range keys {
+		nw := snap.networkObjs[key]
+		if nw == nil || slices.Contains(needs, key) {
 			continue
 		}
-		if !read {
-			var err error
-			if coord, err = coordinator.Get(ctx, h.deps.Cache); err != nil {
-				resp := admission.Errored(http.StatusInternalServerError, fmt.Errorf("%s: %w", ref, err))
-				return &resp
+		chains, written := snap.chainsCoordinator[key]
+		if !written {
+			// The NAD is not written yet, or is being rewritten: it will
+			// be rendered from the Network.
+			if resp := readCoordinator(); resp != nil {
+				return resp
 			}
-			read = true
+			chains = network.NeedsCoordinator(nw, coord)
 		}
-		if network.NeedsCoordinator(nw, coord) {
-			needs = append(needs, a.network)
+		if chains {
+			needs = append(needs, key)
 		}
 	}
 	if len(needs) == 0 {
 		return nil
+	}
+	if resp := readCoordinator(); resp != nil {
+		return resp
 	}
 	if err := coordinator.Ready(coord); err != nil {
 		resp := deny(http.StatusServiceUnavailable, "%s: networks %v route through berth-coordinator: %v", ref, needs, err)

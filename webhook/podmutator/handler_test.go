@@ -705,3 +705,98 @@ func TestCoordinatorNotReady(t *testing.T) {
 		t.Fatalf("denied: %v", resp.Result)
 	}
 }
+
+// TestCoordinatorNotReadyWithoutAttachment: a network Berth reserves
+// nothing for (a custom Network with an IPAM of its own) gets no
+// attachment, but its NAD chains berth-coordinator all the same: a pod
+// asking for it waits for the Coordinator like any other. Whether the chain
+// has berth-coordinator is read from the NAD's config, or, before the NAD is
+// written, from the Network.
+func TestCoordinatorNotReadyWithoutAttachment(t *testing.T) {
+	notReady := &berthv1.Coordinator{ObjectMeta: metav1.ObjectMeta{Name: "default"},
+		Status: berthv1.CoordinatorStatus{Phase: berthv1.CoordinatorNotReady, Reason: "no pod CIDRs"}}
+	own := customNetwork("own", ownIPAMConfig, nil)
+	noCoord := customNetwork("own", ownIPAMConfig, func(nw *berthv1.Network) {
+		nw.Spec.Coordinator = &berthv1.NetworkCoordinator{Disabled: true}
+	})
+	// What the controller renders for noCoord: no berth-coordinator.
+	noCoordConfig := `{"cniVersion":"1.0.0","name":"own","plugins":[{"type":"macvlan","master":"eth1","ipam":{"type":"host-local","subnet":"10.1.1.0/24"}}]}`
+	disabledConfig := `{"cniVersion":"1.0.0","name":"own","plugins":[{"type":"macvlan","ipam":{}},{"type":"berth-coordinator","mode":"disabled"}]}`
+	tests := []struct {
+		name    string
+		objs    []client.Object
+		ann     map[string]string
+		refused string // "": admitted
+	}{{
+		name:    "its NAD chains berth-coordinator",
+		objs:    []client.Object{own, ownedNAD("own", "own", ownIPAMConfig)},
+		ann:     map[string]string{nadv1.NetworksAnnotation: "own"},
+		refused: "networks [default/own] route through berth-coordinator",
+	}, {
+		name:    "as the default network",
+		objs:    []client.Object{own, ownedNAD("own", "own", ownIPAMConfig)},
+		ann:     map[string]string{nadv1.DefaultNetworkAnnotation: "own"},
+		refused: "networks [default/own] route through berth-coordinator",
+	}, {
+		name:    "its NAD is not written yet",
+		objs:    []client.Object{own},
+		ann:     map[string]string{nadv1.NetworksAnnotation: "own"},
+		refused: "networks [default/own] route through berth-coordinator",
+	}, {
+		name: "its NAD has no berth-coordinator",
+		objs: []client.Object{noCoord, ownedNAD("own", "own", noCoordConfig)},
+		ann:  map[string]string{nadv1.NetworksAnnotation: "own"},
+	}, {
+		name: "its NAD runs berth-coordinator in mode disabled",
+		objs: []client.Object{own, ownedNAD("own", "own", disabledConfig)},
+		ann:  map[string]string{nadv1.NetworksAnnotation: "own"},
+	}, {
+		name: "the Network leaves berth-coordinator out and its NAD is not written yet",
+		objs: []client.Object{noCoord},
+		ann:  map[string]string{nadv1.NetworksAnnotation: "own"},
+	}, {
+		// Its berth-coordinator routes what its author wrote.
+		name: "a hand-written NAD chaining berth-coordinator",
+		objs: []client.Object{&nadv1.NetworkAttachmentDefinition{ObjectMeta: metav1.ObjectMeta{Name: "mine", Namespace: "default"},
+			Spec: nadv1.NetworkAttachmentDefinitionSpec{Config: ownIPAMConfig}}},
+		ann: map[string]string{nadv1.NetworksAnnotation: "mine"},
+	}}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			alloc := newFakeAllocator()
+			h := newHandler(t, shippedEngine(t), alloc, append(tt.objs, notReady)...)
+			resp := h.Handle(t.Context(), request(podJSON(tt.ann, "")))
+			if tt.refused == "" {
+				if !resp.Allowed {
+					t.Fatalf("denied: %+v", resp.Result)
+				}
+				return
+			}
+			if resp.Allowed || resp.Result.Code != 503 || !strings.Contains(resp.Result.Message, tt.refused) {
+				t.Fatalf("got allowed=%v %+v, want 503 containing %q", resp.Allowed, resp.Result, tt.refused)
+			}
+		})
+	}
+}
+
+func TestChainsCoordinator(t *testing.T) {
+	for _, tt := range []struct {
+		config string
+		chains bool
+		err    bool
+	}{
+		{berthConfig, true, false},
+		{ownIPAMConfig, true, false},
+		{`{"type":"berth-coordinator"}`, true, false},
+		{`{"type":"macvlan","ipam":{"type":"berth-ipam"}}`, false, false},
+		{`{"plugins":[{"type":"macvlan"},{"type":"berth-coordinator","mode":"disabled"}]}`, false, false},
+		{`{"plugins":[{"type":"macvlan"},{"type":"berth-coordinator","mode":"underlay"}]}`, true, false},
+		{``, false, true},
+		{`null`, false, true},
+	} {
+		chains, err := chainsCoordinator(tt.config)
+		if chains != tt.chains || (err != nil) != tt.err {
+			t.Errorf("%s: chains %v, error %v; want %v, error %v", tt.config, chains, err, tt.chains, tt.err)
+		}
+	}
+}

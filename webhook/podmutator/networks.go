@@ -42,6 +42,9 @@ func (s *snapshot) indexNetworks(nads []nadv1.NetworkAttachmentDefinition, nets 
 			if err != nil && network.OwnerNetwork(nad) == n.Name {
 				sum.Berth = networkUsesBerthIPAM(n)
 			}
+			if chains, err := chainsCoordinator(nad.Spec.Config); err == nil {
+				s.chainsCoordinator[key] = chains
+			}
 		}
 		s.networks[key] = sum
 	}
@@ -90,6 +93,24 @@ func usesBerthIPAM(config string) (bool, error) {
 	}
 	for _, p := range plugins {
 		if ipam, ok := p["ipam"].(map[string]any); ok && ipam["type"] == cniconf.IPAMType {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// chainsCoordinator tells whether a CNI configuration runs
+// berth-coordinator: a plugin of that type whose mode is not disabled. It
+// is there whatever the main plugin's IPAM: a custom Network with an IPAM
+// of its own gets it too. An error says the configuration is not a JSON
+// object.
+func chainsCoordinator(config string) (bool, error) {
+	plugins, err := cniPlugins(config)
+	if err != nil {
+		return false, err
+	}
+	for _, p := range plugins {
+		if p["type"] == cniconf.CoordinatorType && p["mode"] != string(berthv1.CoordinatorDisabled) {
 			return true, nil
 		}
 	}

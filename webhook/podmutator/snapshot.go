@@ -27,7 +27,12 @@ type snapshot struct {
 	networks map[string]policies.NetworkSummary
 	// networkObjs are the Networks, keyed like networks.
 	networkObjs map[string]*berthv1.Network
-	pools       map[string]*berthv1.IPPool
+	// chainsCoordinator says, for each NAD a Network generates or controls
+	// whose config parses, whether that config runs berth-coordinator (the
+	// config is what Multus runs). A Network's NAD not in it (not written
+	// yet, or being rewritten) is judged by network.NeedsCoordinator.
+	chainsCoordinator map[string]bool
+	pools             map[string]*berthv1.IPPool
 	// summaries are the pools as the policies see them, for this pod.
 	summaries map[string]policies.PoolSummary
 }
@@ -39,10 +44,11 @@ func (h *Handler) readSnapshot(ctx context.Context, pod *corev1.Pod) (*snapshot,
 		return nil, err
 	}
 	s := &snapshot{
-		namespace: ns,
-		networks:  map[string]policies.NetworkSummary{},
-		pools:     map[string]*berthv1.IPPool{},
-		summaries: map[string]policies.PoolSummary{},
+		namespace:         ns,
+		networks:          map[string]policies.NetworkSummary{},
+		chainsCoordinator: map[string]bool{},
+		pools:             map[string]*berthv1.IPPool{},
+		summaries:         map[string]policies.PoolSummary{},
 	}
 	// The listed objects belong to the cache: read-only from here on.
 	var nads nadv1.NetworkAttachmentDefinitionList
