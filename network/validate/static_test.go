@@ -123,7 +123,7 @@ func TestWarnings(t *testing.T) {
 		want string
 	}{
 		{"qos without vlan", sriovSpec(berthv1.SRIOVConfig{ResourceName: "r", VLANQoS: 2}), "spec.sriov.vlanQoS is ignored without spec.sriov.vlanID"},
-		{"foreign ipam", customSpec(`{"type":"macvlan","ipam":{"type":"dhcp"}}`), `the first plugin's IPAM is "dhcp"`},
+		{"foreign ipam", customSpec(`{"type":"macvlan","ipam":{"type":"dhcp"}}`), `spec.custom.config: the first plugin's IPAM is "dhcp", not berth-ipam: Berth reserves no addresses for this network's pods, that IPAM gives them theirs (spec.ippools and the IPPools serving the network are not used)`},
 		{"mode with disabled", berthv1.NetworkSpec{CNIType: berthv1.CNITypeMacvlan, Coordinator: &berthv1.NetworkCoordinator{Disabled: true, CoordinatorSettings: berthv1.CoordinatorSettings{Mode: ptr.To(berthv1.CoordinatorOverlay)}}}, "spec.coordinator.mode is ignored"},
 		{"none", customSpec(`{"type":"macvlan","ipam":{}}`), ""},
 	}

@@ -193,7 +193,9 @@ func Warnings(nw *berthv1.Network) admission.Warnings {
 	if c := nw.Spec.Custom; nw.Spec.CNIType == berthv1.CNITypeCustom && c != nil {
 		if cc, err := render.ParseCustom(c.Config); err == nil {
 			if t, ok := cc.MainIPAMType(); ok && t != "" && t != cniconf.IPAMType {
-				w = append(w, fmt.Sprintf("spec.custom.config: the first plugin's IPAM is %q, so addresses will not be the ones Berth assigns at admission", t))
+				// Since the webhook serves only networks using berth-ipam,
+				// such a network gets no reservation at all.
+				w = append(w, fmt.Sprintf("spec.custom.config: the first plugin's IPAM is %q, not %s: Berth reserves no addresses for this network's pods, that IPAM gives them theirs (spec.ippools and the IPPools serving the network are not used)", t, cniconf.IPAMType))
 			}
 		}
 	}

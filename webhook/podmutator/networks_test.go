@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"gomodules.xyz/jsonpatch/v2"
-	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -255,12 +254,13 @@ func TestNotServedByBerthIPAM(t *testing.T) {
 	open := pool("open-v4", "10.12.0.0/24", func(s *berthv1.IPPoolSpec) { s.Default = true })
 	requested := `[{"name":"own","ips":["10.1.1.5/24"],"default-route":["10.1.1.1"],"cni-args":{"berth.io/assignment":{"forged":true},"k":"v"}}]`
 
-	// The shipped static-ips policy checks Multus "ips" on every network.
-	staticOK := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "default", Labels: map[string]string{"berth.io/static-ips": "true"}}}
+	// The shipped static-ips policy checks Multus "ips" only on networks
+	// Berth serves: the ips of "own" are its IPAM's business and need no
+	// berth.io/static-ips label on the namespace (it has none here).
 
 	t.Run("a custom Network with its own IPAM is not requested from Berth", func(t *testing.T) {
 		alloc := newAlloc()
-		h := newHandler(t, shippedEngine(t), alloc, own, open, ownedNAD("own", "own", ownIPAMConfig), staticOK)
+		h := newHandler(t, shippedEngine(t), alloc, own, open, ownedNAD("own", "own", ownIPAMConfig))
 		resp := h.Handle(t.Context(), request(podJSON(map[string]string{nadv1.NetworksAnnotation: requested}, "")))
 		if !resp.Allowed {
 			t.Fatalf("denied: %+v", resp.Result)
