@@ -10,15 +10,18 @@ SHELL := /bin/bash
 CACHE ?= $(or $(BERTH_CACHE),$(if $(XDG_CACHE_HOME),$(XDG_CACHE_HOME)/berth,$(HOME)/.cache/berth))
 export BERTH_CACHE := $(CACHE)
 
-# Versions of built tools are pinned in tools/go.mod only.
-tool_version = $(shell awk '{ if ($$1 == "require") { $$1 = ""; $$0 = $$0 } } $$1 == "$(1)" && $$2 ~ /^v/ { print $$2; exit }' tools/go.mod)
+# Versions of built tools are pinned in tools/go.mod only (helm in
+# tools/helm/go.mod, apart so it cannot move the Kubernetes build).
+tool_version = $(shell awk '{ if ($$1 == "require") { $$1 = ""; $$0 = $$0 } } $$1 == "$(1)" && $$2 ~ /^v/ { print $$2; exit }' $(or $(2),tools/go.mod))
 K8S_VERSION := $(call tool_version,k8s.io/kubernetes)
 CNI_VERSION := $(call tool_version,github.com/containernetworking/plugins)
 CTOOLS_VERSION := $(call tool_version,sigs.k8s.io/controller-tools)
+HELM_VERSION := $(call tool_version,helm.sh/helm/v3,tools/helm/go.mod)
 
 K8S_BIN := $(CACHE)/k8s-$(K8S_VERSION)
 CNI_BIN := $(CACHE)/cni-$(CNI_VERSION)
 CONTROLLER_GEN := $(CACHE)/controller-gen-$(CTOOLS_VERSION)/controller-gen
+HELM := $(CACHE)/helm-$(HELM_VERSION)/helm
 
 K8S_CMDS := kube-apiserver kube-controller-manager kube-scheduler kubectl
 CNI_PLUGINS := main/macvlan main/ipvlan main/bridge main/ptp main/host-device main/vlan main/loopback ipam/host-local ipam/static meta/tuning meta/sbr
@@ -45,7 +48,7 @@ deps: ## Install the Debian packages the tests need (as root).
 	fi
 
 .PHONY: bins
-bins: $(addprefix $(K8S_BIN)/,$(K8S_CMDS)) $(CNI_BIN)/.built $(CONTROLLER_GEN) ## Build the pinned Kubernetes binaries, CNI plugins and controller-gen into the cache.
+bins: $(addprefix $(K8S_BIN)/,$(K8S_CMDS)) $(CNI_BIN)/.built $(CONTROLLER_GEN) $(HELM) ## Build the pinned Kubernetes binaries, CNI plugins, controller-gen and helm into the cache.
 
 # One go build for the four commands shares the compile of k8s.io/kubernetes.
 $(addprefix $(K8S_BIN)/,$(K8S_CMDS)) &: tools/go.mod tools/go.sum
@@ -61,6 +64,10 @@ $(CNI_BIN)/.built: tools/go.mod tools/go.sum
 $(CONTROLLER_GEN): tools/go.mod tools/go.sum
 	@mkdir -p $(dir $@)
 	cd tools && go build -trimpath -o $@ sigs.k8s.io/controller-tools/cmd/controller-gen
+
+$(HELM): tools/helm/go.mod tools/helm/go.sum
+	@mkdir -p $(dir $@)
+	cd tools/helm && go build -trimpath -ldflags='-s -w -X helm.sh/helm/v3/internal/version.version=$(HELM_VERSION)' -o $@ helm.sh/helm/v3/cmd/helm
 
 .PHONY: generate
 generate: $(CONTROLLER_GEN) ## Regenerate deepcopy functions and CRD manifests.

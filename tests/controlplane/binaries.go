@@ -51,14 +51,17 @@ func RepoRoot() (string, error) {
 }
 
 // ToolVersion reads the version of module from tools/go.mod, the one place
-// the versions of built tools are pinned.
+// the versions of built tools are pinned, or from tools/helm/go.mod for helm.
 func ToolVersion(module string) (string, error) {
 	root, err := RepoRoot()
 	if err != nil {
 		return "", err
 	}
-	path := filepath.Join(root, "tools", "go.mod")
-	f, err := os.Open(path)
+	gomod := filepath.Join(root, "tools", "go.mod")
+	if strings.HasPrefix(module, "helm.sh/") {
+		gomod = filepath.Join(root, "tools", "helm", "go.mod")
+	}
+	f, err := os.Open(gomod)
 	if err != nil {
 		return "", fmt.Errorf("reading tool versions: %w", err)
 	}
@@ -74,9 +77,9 @@ func ToolVersion(module string) (string, error) {
 		}
 	}
 	if err := s.Err(); err != nil {
-		return "", fmt.Errorf("reading %s: %w", path, err)
+		return "", fmt.Errorf("reading %s: %w", gomod, err)
 	}
-	return "", fmt.Errorf("%s does not require %s", path, module)
+	return "", fmt.Errorf("%s does not require %s", gomod, module)
 }
 
 // K8sBinDir is the cache directory of the pinned Kubernetes binaries, or
@@ -138,4 +141,18 @@ func ControllerGen() (string, error) {
 		return "", err
 	}
 	return filepath.Join(CacheDir(), "controller-gen-"+v, "controller-gen"), nil
+}
+
+// Helm is the path of the pinned helm that `make bins` builds, with an error
+// saying how to get it when it is missing.
+func Helm() (string, error) {
+	v, err := ToolVersion("helm.sh/helm/v3")
+	if err != nil {
+		return "", err
+	}
+	bin := filepath.Join(CacheDir(), "helm-"+v, "helm")
+	if _, err := os.Stat(bin); err != nil {
+		return "", fmt.Errorf("helm %s missing: run `make bins`", v)
+	}
+	return bin, nil
 }

@@ -41,6 +41,8 @@ type Options struct {
 	// CRDDirs hold the CRD manifests to install; empty means the
 	// repository's manifests/crds and manifests/multus.
 	CRDDirs []string
+	// NoCRDs installs none: the tests install them as users do.
+	NoCRDs bool
 	// ServiceCIDR is the service cluster IP range; empty means 10.96.0.0/16.
 	ServiceCIDR string
 	// ClusterCIDR is given to kube-controller-manager; empty means
@@ -118,8 +120,10 @@ func Start(ctx context.Context, opts Options) (_ *ControlPlane, err error) {
 	if err := cp.startAPIServer(ctx, bins.APIServer, etcdURL, opts); err != nil {
 		return nil, err
 	}
-	if err := cp.installCRDs(ctx, opts.CRDDirs); err != nil {
-		return nil, err
+	if !opts.NoCRDs {
+		if err := cp.installCRDs(ctx, opts.CRDDirs); err != nil {
+			return nil, err
+		}
 	}
 	if opts.ControllerManager {
 		if err := cp.startControllerManager(ctx, bins.ControllerManager, opts.Detach); err != nil {

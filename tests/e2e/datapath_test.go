@@ -20,6 +20,7 @@ import (
 
 var (
 	pluginsOnce sync.Once
+	pluginsDir  string // removed by TestMain
 	pluginDirs  []string
 	pluginsErr  error
 )
@@ -29,14 +30,13 @@ var (
 func plugins(t *testing.T) []string {
 	t.Helper()
 	pluginsOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "berth-e2e-plugins-")
-		if err != nil {
-			pluginsErr = err
+		pluginsDir, pluginsErr = os.MkdirTemp("", "berth-e2e-plugins-")
+		if pluginsErr != nil {
 			return
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 		defer cancel()
-		pluginDirs, pluginsErr = multus.PluginDirs(ctx, dir)
+		pluginDirs, pluginsErr = multus.PluginDirs(ctx, pluginsDir)
 	})
 	if pluginsErr != nil {
 		t.Fatalf("CNI plugins: %v", pluginsErr)

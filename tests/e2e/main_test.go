@@ -35,7 +35,11 @@ import (
 var cp *controlplane.ControlPlane
 
 func TestMain(m *testing.M) {
-	os.Exit(controlplane.Main(m, controlplane.Options{ControllerManager: true, Scheduler: true}, &cp))
+	code := controlplane.Main(m, controlplane.Options{ControllerManager: true, Scheduler: true}, &cp)
+	if pluginsDir != "" {
+		_ = os.RemoveAll(pluginsDir)
+	}
+	os.Exit(code)
 }
 
 const (
