@@ -9,9 +9,7 @@ import (
 	"testing"
 	"time"
 
-	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	appsv1 "k8s.io/api/apps/v1"
-	rbacv1 "k8s.io/api/rbac/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -66,15 +64,7 @@ func TestHelmInstall(t *testing.T) {
 	must(t)(helm(t, 3*time.Minute, "uninstall", "berth", "--namespace", "berth-system", "--wait", "--timeout=2m"))
 	uninstalled = true
 	ctx = ctxFor(t, time.Minute)
-	assertGone(ctx, t, &admissionregistrationv1.MutatingWebhookConfiguration{}, "berth")
-	assertGone(ctx, t, &admissionregistrationv1.ValidatingWebhookConfiguration{}, "berth")
-	var roles rbacv1.ClusterRoleList
-	if err := cp.Client.List(ctx, &roles, client.MatchingLabels{"app.kubernetes.io/part-of": "berth"}); err != nil {
-		t.Fatal(err)
-	}
-	if len(roles.Items) > 0 {
-		t.Errorf("ClusterRoles left after helm uninstall: %v", names(roles.Items))
-	}
+	assertClusterScopedGone(ctx, t)
 	if err := cp.Client.Get(ctx, client.ObjectKey{Namespace: "berth-system", Name: "berth-controller"}, &appsv1.Deployment{}); err == nil {
 		t.Error("Deployment berth-controller left after helm uninstall")
 	}

@@ -102,6 +102,13 @@ func TestKustomizeInstall(t *testing.T) {
 	for _, crd := range []string{"ippools.berth.io", "ipallocations.berth.io", "networks.berth.io", "attachmentpolicies.berth.io", "coordinators.berth.io"} {
 		assertGone(ctx, t, &apiextensionsv1.CustomResourceDefinition{}, crd)
 	}
+	assertClusterScopedGone(ctx, t)
+}
+
+// assertClusterScopedGone fails the test if the webhook configurations or
+// ClusterRoles of an install are left.
+func assertClusterScopedGone(ctx context.Context, t *testing.T) {
+	t.Helper()
 	assertGone(ctx, t, &admissionregistrationv1.MutatingWebhookConfiguration{}, "berth")
 	assertGone(ctx, t, &admissionregistrationv1.ValidatingWebhookConfiguration{}, "berth")
 	var roles rbacv1.ClusterRoleList
@@ -109,7 +116,7 @@ func TestKustomizeInstall(t *testing.T) {
 		t.Fatal(err)
 	}
 	if len(roles.Items) > 0 {
-		t.Errorf("ClusterRoles left after kubectl delete -k: %v", names(roles.Items))
+		t.Errorf("ClusterRoles left after the uninstall: %v", names(roles.Items))
 	}
 }
 
