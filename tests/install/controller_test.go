@@ -61,9 +61,14 @@ func controllerBinary(t *testing.T) string {
 
 // running is berth-controller started from an installed Deployment.
 type running struct {
-	ns      string
-	args    []string
-	logPath string
+	ns         string
+	args       []string // the Deployment's
+	cmdline    []string // args and where it listens
+	kubeconfig string
+	logPath    string
+	probeURL   string
+	// stop ends the process; nil while it is not running.
+	stop func()
 }
 
 // runInstalled starts berth-controller the way the Deployment berth-controller
@@ -123,27 +128,51 @@ func runInstalled(t *testing.T, ns string) *running {
 	t.Cleanup(func() { _ = cp.Client.Delete(context.Background(), slice) })
 
 	dir := t.TempDir()
-	kubeconfig := impersonating(t, dir, "system:serviceaccount:"+ns+":"+sa,
-		"system:serviceaccounts", "system:serviceaccounts:"+ns, "system:authenticated")
-	r := &running{ns: ns, args: args, logPath: filepath.Join(dir, "berth-controller.log")}
-	// Later flags win: only where it listens differs from the Deployment.
-	all := append(append([]string{}, args...),
-		"--webhook-host="+ip, "--webhook-port="+strconv.Itoa(webhookPort),
-		"--metrics-bind-address=0", "--health-probe-bind-address=127.0.0.1:"+strconv.Itoa(probePort),
-		"--cert-dir="+filepath.Join(dir, "certs"))
-	logf, err := os.Create(r.logPath)
+	r := &running{
+		ns: ns, args: args,
+		kubeconfig: impersonating(t, dir, "system:serviceaccount:"+ns+":"+sa,
+			"system:serviceaccounts", "system:serviceaccounts:"+ns, "system:authenticated"),
+		logPath:  filepath.Join(dir, "berth-controller.log"),
+		probeURL: "http://127.0.0.1:" + strconv.Itoa(probePort) + "/readyz",
+		// Later flags win: only where it listens differs from the Deployment.
+		cmdline: append(append([]string{}, args...),
+			"--webhook-host="+ip, "--webhook-port="+strconv.Itoa(webhookPort),
+			"--metrics-bind-address=0", "--health-probe-bind-address=127.0.0.1:"+strconv.Itoa(probePort),
+			"--cert-dir="+filepath.Join(dir, "certs")),
+	}
+	t.Cleanup(func() {
+		if r.stop != nil {
+			r.stop()
+		}
+		if t.Failed() {
+			if denied := r.forbidden(); len(denied) > 0 {
+				t.Logf("the API server refused berth-controller (shipped RBAC too narrow?):\n%s", strings.Join(denied, "\n"))
+			}
+			t.Logf("berth-controller %s log:\n%s", strings.Join(r.cmdline, " "), tailFile(r.logPath, 60))
+		}
+	})
+	r.start(t)
+	return r
+}
+
+// start runs the process (again), appending to its log, and waits until
+// it is ready.
+func (r *running) start(t *testing.T) {
+	t.Helper()
+	logf, err := os.OpenFile(r.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(controllerBinary(t), all...)
-	cmd.Env = append(os.Environ(), "KUBECONFIG="+kubeconfig)
+	cmd := exec.Command(controllerBinary(t), r.cmdline...)
+	cmd.Env = append(os.Environ(), "KUBECONFIG="+r.kubeconfig)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait(); logf.Close() }()
-	t.Cleanup(func() {
+	exited := make(chan struct{})
+	var waitErr error
+	go func() { waitErr = cmd.Wait(); logf.Close(); close(exited) }()
+	r.stop = func() {
 		_ = cmd.Process.Signal(syscall.SIGTERM)
 		select {
 		case <-exited:
@@ -151,22 +180,15 @@ func runInstalled(t *testing.T, ns string) *running {
 			_ = cmd.Process.Kill()
 			<-exited
 		}
-		if t.Failed() {
-			if denied := r.forbidden(); len(denied) > 0 {
-				t.Logf("the API server refused berth-controller (shipped RBAC too narrow?):\n%s", strings.Join(denied, "\n"))
-			}
-			t.Logf("berth-controller %s log:\n%s", strings.Join(all, " "), tailFile(r.logPath, 60))
-		}
-	})
-
-	url := "http://127.0.0.1:" + strconv.Itoa(probePort) + "/readyz"
-	err = wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, 2*time.Minute, true, func(ctx context.Context) (bool, error) {
+		r.stop = nil
+	}
+	err = wait.PollUntilContextTimeout(ctxFor(t, 3*time.Minute), 200*time.Millisecond, 2*time.Minute, true, func(ctx context.Context) (bool, error) {
 		select {
-		case err := <-exited:
-			return false, fmt.Errorf("berth-controller exited: %v", err)
+		case <-exited:
+			return false, fmt.Errorf("berth-controller exited: %v", waitErr)
 		default:
 		}
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, r.probeURL, nil)
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			return false, nil
@@ -177,7 +199,6 @@ func runInstalled(t *testing.T, ns string) *running {
 	if err != nil {
 		t.Fatalf("berth-controller started as the installed Deployment never became ready: %v\n%s", err, tailFile(r.logPath, 60))
 	}
-	return r
 }
 
 // rbacDenial is how the RBAC authorizer words a refusal.

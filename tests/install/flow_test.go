@@ -24,8 +24,9 @@ import (
 // server only, as a user would, and checks what each part of Berth needs
 // from the shipped RBAC and Service: the self-managed CA and caBundle, the
 // Coordinator it creates, the Network and pool controllers, the validating
-// webhooks, the pod webhook with its reservations, and the release. Names
-// of cluster-scoped objects start with prefix.
+// webhooks, the pod webhook with its reservations, and the release, also
+// of a pod deleted while no replica ran. Names of cluster-scoped objects
+// start with prefix.
 func checkInstalled(t *testing.T, r *running, prefix string) {
 	t.Helper()
 	ctx := ctxFor(t, 3*time.Minute)
@@ -129,31 +130,7 @@ func checkInstalled(t *testing.T, r *running, prefix string) {
 	}
 
 	// The pod webhook reserves an address; the controller binds it.
-	pod := &corev1.Pod{
-		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "app", Annotations: map[string]string{nadv1.NetworksAnnotation: "storage"}},
-		Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "busybox"}}, TerminationGracePeriodSeconds: ptr.To[int64](0)},
-	}
-	if err := c.Create(ctx, pod); err != nil {
-		t.Fatalf("creating a pod on the Network: %v", err)
-	}
-	a, err := assignment.Parse(pod.Annotations[assignment.Annotation])
-	if err != nil {
-		t.Fatalf("the admitted pod: %v (annotations %v)", err, pod.Annotations)
-	}
-	itf, ok := a.Lookup("net1")
-	if !ok || len(itf.Addresses) != 1 || itf.Addresses[0].Pool != pool.Name {
-		t.Fatalf("the admitted pod's assignment: %+v", a)
-	}
-	ip := netip.MustParsePrefix(itf.Addresses[0].Address).Addr()
-	if ip.Less(netip.MustParseAddr("10.30.0.10")) || netip.MustParseAddr("10.30.0.19").Less(ip) {
-		t.Fatalf("address %s is outside the pool's range", ip)
-	}
-	alloc := &berthv1.IPAllocation{}
-	allocName := berthv1.AllocationName(pool.Name, ip)
-	poll(t, time.Minute, "the IPAllocation "+allocName+" bound to the pod", func(ctx context.Context) (bool, error) {
-		err := c.Get(ctx, client.ObjectKey{Name: allocName}, alloc)
-		return err == nil && alloc.Spec.PodRef != nil && alloc.Spec.PodRef.UID == pod.UID, client.IgnoreNotFound(err)
-	})
+	pod, allocName := admitted(t, ns, "app", pool.Name)
 
 	// Only Berth may change what it wrote.
 	forged := pod.DeepCopy()
@@ -166,10 +143,25 @@ func checkInstalled(t *testing.T, r *running, prefix string) {
 	if err := c.Delete(ctx, pod, client.GracePeriodSeconds(0)); err != nil {
 		t.Fatal(err)
 	}
-	poll(t, time.Minute, "the release of "+allocName, func(ctx context.Context) (bool, error) {
-		err := c.Get(ctx, client.ObjectKey{Name: allocName}, alloc)
-		return apierrors.IsNotFound(err), client.IgnoreNotFound(err)
-	})
+	waitReleased(t, allocName)
+
+	// An outage of every replica: pods that need an address are refused
+	// (failurePolicy Fail: no pod without its address), and a pod deleted
+	// meanwhile keeps its address until a replica is back, which releases it.
+	pod, allocName = admitted(t, ns, "outage", pool.Name)
+	r.stop()
+	refused := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "refused", Annotations: map[string]string{nadv1.NetworksAnnotation: "storage"}}, Spec: pod.Spec}
+	if err := c.Create(ctx, refused); err == nil || !strings.Contains(err.Error(), `failed calling webhook "pods.berth.io"`) {
+		t.Fatalf("a pod created while berth-controller is down: %v; want the API server's webhook failure", err)
+	}
+	if err := c.Delete(ctx, pod, client.GracePeriodSeconds(0)); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Get(ctx, client.ObjectKey{Name: allocName}, &berthv1.IPAllocation{}); err != nil {
+		t.Fatalf("IPAllocation %s with berth-controller down: %v; want it kept until a replica is back", allocName, err)
+	}
+	r.start(t)
+	waitReleased(t, allocName)
 
 	if lines := r.forbidden(); len(lines) > 0 {
 		t.Errorf("the API server refused the installed berth-controller (shipped RBAC too narrow):\n%s", strings.Join(lines, "\n"))
@@ -185,4 +177,46 @@ func flag(args []string, name string) string {
 		}
 	}
 	return v
+}
+
+// admitted creates a pod on Network "storage" of ns and returns it with the
+// name of the IPAllocation of its one address, once that is bound to it.
+func admitted(t *testing.T, ns, name, pool string) (*corev1.Pod, string) {
+	t.Helper()
+	ctx := ctxFor(t, time.Minute)
+	pod := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name, Annotations: map[string]string{nadv1.NetworksAnnotation: "storage"}},
+		Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "busybox"}}, TerminationGracePeriodSeconds: ptr.To[int64](0)},
+	}
+	if err := cp.Client.Create(ctx, pod); err != nil {
+		t.Fatalf("creating pod %s on the Network: %v", name, err)
+	}
+	a, err := assignment.Parse(pod.Annotations[assignment.Annotation])
+	if err != nil {
+		t.Fatalf("the admitted pod %s: %v (annotations %v)", name, err, pod.Annotations)
+	}
+	itf, ok := a.Lookup("net1")
+	if !ok || len(itf.Addresses) != 1 || itf.Addresses[0].Pool != pool {
+		t.Fatalf("the admitted pod %s's assignment: %+v", name, a)
+	}
+	ip := netip.MustParsePrefix(itf.Addresses[0].Address).Addr()
+	if ip.Less(netip.MustParseAddr("10.30.0.10")) || netip.MustParseAddr("10.30.0.19").Less(ip) {
+		t.Fatalf("pod %s: address %s is outside the pool's range", name, ip)
+	}
+	allocName := berthv1.AllocationName(pool, ip)
+	alloc := &berthv1.IPAllocation{}
+	poll(t, time.Minute, "the IPAllocation "+allocName+" bound to pod "+name, func(ctx context.Context) (bool, error) {
+		err := cp.Client.Get(ctx, client.ObjectKey{Name: allocName}, alloc)
+		return err == nil && alloc.Spec.PodRef != nil && alloc.Spec.PodRef.UID == pod.UID, client.IgnoreNotFound(err)
+	})
+	return pod, allocName
+}
+
+// waitReleased waits for the IPAllocation to be deleted.
+func waitReleased(t *testing.T, allocName string) {
+	t.Helper()
+	poll(t, time.Minute, "the release of "+allocName, func(ctx context.Context) (bool, error) {
+		err := cp.Client.Get(ctx, client.ObjectKey{Name: allocName}, &berthv1.IPAllocation{})
+		return apierrors.IsNotFound(err), client.IgnoreNotFound(err)
+	})
 }
