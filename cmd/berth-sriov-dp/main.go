@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/berth-io/berth/deviceplugin/config"
+	"github.com/berth-io/berth/deviceplugin/devinfo"
 	"github.com/berth-io/berth/deviceplugin/manager"
 	"github.com/berth-io/berth/deviceplugin/server"
 	"github.com/berth-io/berth/deviceplugin/sysfs"
@@ -38,6 +39,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	prefix := fs.String("resource-prefix", "berth.io", "resourcePrefix of entries that give none")
 	sysfsRoot := fs.String("sysfs", sysfs.DefaultRoot, "root of the sysfs tree to discover VFs in")
 	pluginDir := fs.String("device-plugin-dir", server.DefaultPluginDir, "the kubelet's device plugin directory")
+	devInfoDir := fs.String("device-info-dir", devinfo.DefaultDir, "where each selected VF gets a Device Information file (NPWG spec) for Multus to report its PCI address in network-status; empty writes none")
 	poll := fs.Duration("poll-interval", manager.DefaultPollInterval, "how often VFs and their link health are read from sysfs")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	dryRun := fs.Bool("dry-run", false, "print what each resource selects on this node, then exit")
@@ -64,13 +66,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	m, err := manager.New(manager.Options{
 		ConfigPath: *cfgPath, DefaultPrefix: *prefix, SysfsRoot: *sysfsRoot, PluginDir: *pluginDir,
-		PollInterval: *poll, Logger: log,
+		PollInterval: *poll, DeviceInfoDir: *devInfoDir, Logger: log,
 	})
 	if err != nil {
 		fmt.Fprintf(stderr, "berth-sriov-dp: invalid configuration: %v\n", err)
 		return 1
 	}
-	log.Info("starting", "config", *cfgPath, "sysfs", *sysfsRoot, "devicePluginDir", *pluginDir, "resources", m.Resources())
+	log.Info("starting", "config", *cfgPath, "sysfs", *sysfsRoot, "devicePluginDir", *pluginDir, "deviceInfoDir", *devInfoDir, "resources", m.Resources())
 	if err := m.Run(ctx); err != nil {
 		log.Error("device plugin failed", "error", err)
 		return 1

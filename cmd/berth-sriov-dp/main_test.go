@@ -13,6 +13,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/yaml"
 
+	"github.com/berth-io/berth/deviceplugin/devinfo"
 	"github.com/berth-io/berth/deviceplugin/kubelettest"
 	"github.com/berth-io/berth/deviceplugin/sysfs/sysfstest"
 )
@@ -101,13 +102,20 @@ func TestServesUntilSignalled(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	var stderr bytes.Buffer
 	done := make(chan int, 1)
+	infoDir := filepath.Join(t.TempDir(), "devinfo")
 	go func() {
-		done <- run(ctx, []string{"-config", cfg, "-sysfs", tree.Root, "-device-plugin-dir", dir, "-poll-interval", "100ms"}, &bytes.Buffer{}, &stderr)
+		done <- run(ctx, []string{"-config", cfg, "-sysfs", tree.Root, "-device-plugin-dir", dir, "-device-info-dir", infoDir, "-poll-interval", "100ms"}, &bytes.Buffer{}, &stderr)
 	}()
 	wctx, wcancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer wcancel()
-	if _, err := k.Wait(wctx, "berth.io/intel_netdevice", func(s kubelettest.State) bool { return s.Healthy() == 2 }); err != nil {
+	st, err := k.Wait(wctx, "berth.io/intel_netdevice", func(s kubelettest.State) bool { return s.Healthy() == 2 })
+	if err != nil {
 		t.Fatal(err)
+	}
+	for _, d := range st.Devices {
+		if _, err := os.Stat(devinfo.Path(infoDir, "berth.io/intel_netdevice", d.ID)); err != nil {
+			t.Errorf("advertised VF %s has no device information file: %v", d.ID, err)
+		}
 	}
 	cancel()
 	select {
@@ -117,6 +125,9 @@ func TestServesUntilSignalled(t *testing.T) {
 		}
 	case <-time.After(20 * time.Second):
 		t.Fatal("did not exit after the signal")
+	}
+	if left, _ := os.ReadDir(infoDir); len(left) != 0 {
+		t.Errorf("device information files left after the signal: %v", left)
 	}
 	// stderr is written by the (now finished) command only.
 	if !strings.Contains(stderr.String(), "resource selects no VF") {
@@ -154,8 +165,11 @@ func TestShippedManifests(t *testing.T) {
 	if cm.Name != ds.Spec.Template.Spec.Volumes[1].ConfigMap.Name {
 		t.Errorf("DaemonSet mounts ConfigMap %q, the manifest is %q", ds.Spec.Template.Spec.Volumes[1].ConfigMap.Name, cm.Name)
 	}
-	if mounts[flags["device-plugin-dir"]] != "device-plugins" || mounts[flags["sysfs"]] != "sys" {
-		t.Errorf("device plugin dir or sysfs not mounted where the flags say: %v", mounts)
+	if mounts[flags["device-plugin-dir"]] != "device-plugins" || mounts[flags["sysfs"]] != "sys" || mounts[flags["device-info-dir"]] != "devinfo" {
+		t.Errorf("device plugin dir, sysfs or device information dir not mounted where the flags say: %v", mounts)
+	}
+	if flags["device-info-dir"] != devinfo.DefaultDir {
+		t.Errorf("-device-info-dir=%s; Multus reads %s", flags["device-info-dir"], devinfo.DefaultDir)
 	}
 	if !ds.Spec.Template.Spec.HostNetwork {
 		t.Error("without hostNetwork sysfs hides the host's interfaces")

@@ -22,6 +22,7 @@ import (
 	"github.com/fsnotify/fsnotify"
 
 	"github.com/berth-io/berth/deviceplugin/config"
+	"github.com/berth-io/berth/deviceplugin/devinfo"
 	"github.com/berth-io/berth/deviceplugin/selector"
 	"github.com/berth-io/berth/deviceplugin/server"
 	"github.com/berth-io/berth/deviceplugin/sysfs"
@@ -42,7 +43,11 @@ type Options struct {
 	// PollInterval is how often sysfs is scanned for VFs and their health.
 	PollInterval    time.Duration
 	RegisterTimeout time.Duration
-	Logger          *slog.Logger
+	// DeviceInfoDir gets a Device Information file per selected VF
+	// (devinfo.DefaultDir on a node, where Multus reads them); empty writes
+	// none.
+	DeviceInfoDir string
+	Logger        *slog.Logger
 }
 
 // Manager owns the servers of the configured resources.
@@ -58,6 +63,7 @@ type Manager struct {
 type resource struct {
 	srv        *server.Server
 	sel        *selector.Resource
+	info       *devinfo.Files // nil without Options.DeviceInfoDir
 	registered bool
 	failing    bool // the last registration failed (logged once)
 	selected   int  // VFs selected by the last scan; -1 before the first
@@ -104,10 +110,24 @@ func New(opts Options) (*Manager, error) {
 }
 
 func (m *Manager) newResource(r config.Resource) *resource {
-	return &resource{
+	res := &resource{
 		srv:      server.New(server.Options{Resource: r, PluginDir: m.opts.PluginDir, Logger: m.log}),
 		sel:      selector.ForResource(r),
 		selected: -1,
+	}
+	if m.opts.DeviceInfoDir != "" {
+		res.info = devinfo.New(m.opts.DeviceInfoDir, r.FullName())
+	}
+	return res
+}
+
+// stop stops a resource's server and removes its device information files.
+func (m *Manager) stop(r *resource) {
+	r.srv.Stop()
+	if r.info != nil {
+		if err := r.info.Clear(); err != nil {
+			m.log.Error("removing device information files", "resource", r.srv.ResourceName(), "error", err)
+		}
 	}
 }
 
@@ -249,6 +269,11 @@ func (m *Manager) scan() {
 	for _, r := range m.resources {
 		vfs := r.sel.Select(snap.VFs)
 		r.srv.Update(vfs)
+		if r.info != nil {
+			if err := r.info.Sync(vfs); err != nil {
+				m.log.Error("writing device information files; Multus cannot report these VFs' PCI addresses", "resource", r.srv.ResourceName(), "error", err)
+			}
+		}
 		switch n := len(vfs); {
 		case n == 0 && r.selected != 0:
 			m.log.Warn("resource selects no VF: check its selectors against the node's NICs",
@@ -295,7 +320,7 @@ func (m *Manager) reload(ctx context.Context) {
 		}
 		if ok {
 			m.log.Info("resource changed: restarting it", "resource", rc.FullName())
-			r.srv.Stop()
+			m.stop(r)
 		} else {
 			m.log.Info("resource added", "resource", rc.FullName())
 		}
@@ -303,7 +328,7 @@ func (m *Manager) reload(ctx context.Context) {
 	}
 	for name, r := range old {
 		m.log.Info("resource removed", "resource", name)
-		r.srv.Stop()
+		m.stop(r)
 	}
 	m.resources = next
 	m.scan()
@@ -319,7 +344,7 @@ func sameResource(a, b config.Resource) bool {
 
 func (m *Manager) stopAll() {
 	for _, r := range m.resources {
-		r.srv.Stop()
+		m.stop(r)
 	}
 }
 

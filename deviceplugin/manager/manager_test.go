@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -15,6 +16,7 @@ import (
 	pluginapi "k8s.io/kubelet/pkg/apis/deviceplugin/v1beta1"
 
 	"github.com/berth-io/berth/deviceplugin/config"
+	"github.com/berth-io/berth/deviceplugin/devinfo"
 	"github.com/berth-io/berth/deviceplugin/kubelettest"
 	"github.com/berth-io/berth/deviceplugin/manager"
 	"github.com/berth-io/berth/deviceplugin/sysfs"
@@ -47,11 +49,12 @@ func (b *logBuffer) String() string {
 }
 
 type env struct {
-	tree      *sysfstest.Tree
-	pluginDir string
-	cfgPath   string
-	logs      *logBuffer
-	kubelet   *kubelettest.Kubelet
+	tree       *sysfstest.Tree
+	pluginDir  string
+	devInfoDir string
+	cfgPath    string
+	logs       *logBuffer
+	kubelet    *kubelettest.Kubelet
 }
 
 func newEnv(t *testing.T, cfg string, withKubelet bool) *env {
@@ -65,7 +68,7 @@ func newEnv(t *testing.T, cfg string, withKubelet bool) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) })
-	e := &env{tree: tree, pluginDir: dir, cfgPath: filepath.Join(t.TempDir(), "config.json"), logs: &logBuffer{}}
+	e := &env{tree: tree, pluginDir: dir, devInfoDir: filepath.Join(t.TempDir(), "devinfo", "dp"), cfgPath: filepath.Join(t.TempDir(), "config.json"), logs: &logBuffer{}}
 	e.writeConfig(t, cfg)
 	if withKubelet {
 		e.startKubelet(t)
@@ -101,7 +104,7 @@ func (e *env) run(t *testing.T) (*manager.Manager, func()) {
 	t.Helper()
 	m, err := manager.New(manager.Options{
 		ConfigPath: e.cfgPath, DefaultPrefix: "berth.io", SysfsRoot: e.tree.Root, PluginDir: e.pluginDir,
-		PollInterval: 50 * time.Millisecond, RegisterTimeout: 5 * time.Second,
+		PollInterval: 50 * time.Millisecond, RegisterTimeout: 5 * time.Second, DeviceInfoDir: e.devInfoDir,
 		Logger: slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 	})
 	if err != nil {
@@ -293,6 +296,74 @@ func TestConfigChangesUpdateResources(t *testing.T) {
 	}
 	if got := e.kubelet.Resources(); len(got) != 4 {
 		t.Errorf("after an invalid configuration the kubelet has %v", got)
+	}
+}
+
+// Every selected VF gets its Device Information file, which Multus copies
+// into the pod's network-status; the files follow VFs that go and
+// resources that are removed, and none is left once the plugin stops.
+func TestDeviceInformationFiles(t *testing.T) {
+	e := newEnv(t, threeResources, true)
+	_, stop := e.run(t)
+	files := func() []string {
+		entries, _ := os.ReadDir(e.devInfoDir)
+		var out []string
+		for _, en := range entries {
+			out = append(out, en.Name())
+		}
+		return out
+	}
+	waitFiles := func(what string, cond func([]string) bool) []string {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			got := files()
+			if cond(got) {
+				return got
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: device information files %v\nlogs:\n%s", what, got, e.logs)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	count := func(prefix string) func([]string) int {
+		return func(names []string) int {
+			n := 0
+			for _, name := range names {
+				if strings.HasPrefix(name, prefix) && strings.HasSuffix(name, "-device.json") {
+					n++
+				}
+			}
+			return n
+		}
+	}
+	netdev, dpdk, rdma := count("berth.io-intel_netdevice-"), count("berth.io-intel_dpdk-"), count("nvidia.com-mlnx_rdma-")
+	waitFiles("start", func(n []string) bool { return len(n) == 16 && netdev(n) == 10 && dpdk(n) == 2 && rdma(n) == 4 })
+
+	data, err := os.ReadFile(devinfo.Path(e.devInfoDir, "nvidia.com/mlnx_rdma", "0000:82:00.2"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := `{"type":"pci","version":"1.1.0","pci":{"pci-address":"0000:82:00.2","pf-pci-address":"0000:5e:00.0","rdma-device":"mlx5_2"}}`; string(data) != want {
+		t.Errorf("device information of an RDMA VF:\n%s\nwant\n%s", data, want)
+	}
+
+	if err := e.tree.RemoveVF("0000:3b:00.0", 5); err != nil {
+		t.Fatal(err)
+	}
+	gone := filepath.Base(devinfo.Path(e.devInfoDir, "berth.io/intel_dpdk", "0000:80:00.5"))
+	waitFiles("a VF removed", func(n []string) bool { return !slices.Contains(n, gone) && dpdk(n) == 1 })
+
+	e.writeConfig(t, `{"resourceList": [
+  {"resourceName": "intel_netdevice", "selectors": {"vendors": ["8086"], "drivers": ["iavf"]}},
+  {"resourceName": "intel_dpdk", "deviceType": "vfio-pci", "selectors": {"pfNames": ["ens785f0"]}}
+]}`)
+	waitFiles("a resource removed", func(n []string) bool { return rdma(n) == 0 && len(n) == 11 })
+
+	stop()
+	if left := files(); len(left) != 0 {
+		t.Errorf("device information files left after the plugin stopped: %v", left)
 	}
 }
 

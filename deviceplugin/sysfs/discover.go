@@ -136,7 +136,7 @@ func (r *Reader) readVF(addr string, index int, pf PF) (VF, error) {
 	if g, err := os.Readlink(filepath.Join(dir, "iommu_group")); err == nil {
 		vf.IOMMUGroup = filepath.Base(g)
 	}
-	if vf.RDMADevices, err = rdmaDevices(dir); err != nil {
+	if vf.RDMAName, vf.RDMADevices, err = rdmaDevices(dir); err != nil {
 		return VF{}, fmt.Errorf("reading RDMA devices of VF %s: %w", addr, err)
 	}
 	vf.Health = health(pf, vf, net)
@@ -220,15 +220,16 @@ func ARPHRDName(t int) string {
 	return "arphrd" + strconv.Itoa(t)
 }
 
-// rdmaDevices lists the character devices of a device's RDMA function:
-// infiniband_verbs/uverbsN, infiniband_mad/umadN and issmN.
-func rdmaDevices(dir string) ([]string, error) {
+// rdmaDevices names a device's RDMA device (infiniband/mlx5_N) and lists
+// its character devices: infiniband_verbs/uverbsN, infiniband_mad/umadN and
+// issmN.
+func rdmaDevices(dir string) (string, []string, error) {
 	ib, err := os.ReadDir(filepath.Join(dir, "infiniband"))
 	if errors.Is(err, fs.ErrNotExist) || (err == nil && len(ib) == 0) {
-		return nil, nil
+		return "", nil, nil
 	}
 	if err != nil {
-		return nil, err
+		return "", nil, err
 	}
 	var devs []string
 	for _, sub := range []string{"infiniband_verbs", "infiniband_mad"} {
@@ -237,13 +238,13 @@ func rdmaDevices(dir string) ([]string, error) {
 			continue
 		}
 		if err != nil {
-			return nil, err
+			return "", nil, err
 		}
 		for _, e := range entries {
 			devs = append(devs, e.Name())
 		}
 	}
-	return devs, nil
+	return ib[0].Name(), devs, nil
 }
 
 // linkDown are the operstates (RFC 2863, as the kernel reports them) in

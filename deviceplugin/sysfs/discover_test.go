@@ -52,7 +52,7 @@ func TestDiscoverStandardTree(t *testing.T) {
 		{Address: "0000:80:00.4", Vendor: "8086", DeviceID: "154c", Driver: "vfio-pci", Index: 4, PFAddress: "0000:3b:00.0", PFName: "ens785f0",
 			NUMANode: 0, LinkType: "ether", IOMMUGroup: "104", Health: sysfs.Health{Healthy: true}},
 		{Address: "0000:82:00.2", Vendor: "15b3", DeviceID: "1018", Driver: "mlx5_core", Index: 2, PFAddress: "0000:5e:00.0", PFName: "ens801f0",
-			NetDev: "ens801f0v2", NUMANode: 1, LinkType: "ether", IOMMUGroup: "112", RDMADevices: []string{"uverbs2", "issm2", "umad2"},
+			NetDev: "ens801f0v2", NUMANode: 1, LinkType: "ether", IOMMUGroup: "112", RDMADevices: []string{"uverbs2", "issm2", "umad2"}, RDMAName: "mlx5_2",
 			Health: sysfs.Health{Healthy: true}},
 	} {
 		if got := vfs[tc.Address]; !reflect.DeepEqual(got, tc) {

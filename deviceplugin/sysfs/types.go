@@ -51,7 +51,9 @@ type VF struct {
 	// RDMA character devices of the VF, names under /dev/infiniband
 	// (uverbs2, umad2, issm2); empty when the VF has no RDMA device.
 	RDMADevices []string
-	Health      Health
+	// RDMAName is the VF's RDMA device (mlx5_3), "" when it has none.
+	RDMAName string
+	Health   Health
 }
 
 // RDMA reports whether the VF has an RDMA device.

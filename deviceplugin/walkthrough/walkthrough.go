@@ -20,6 +20,7 @@ import (
 	pluginapi "k8s.io/kubelet/pkg/apis/deviceplugin/v1beta1"
 
 	"github.com/berth-io/berth/deviceplugin/config"
+	"github.com/berth-io/berth/deviceplugin/devinfo"
 	"github.com/berth-io/berth/deviceplugin/kubelettest"
 	"github.com/berth-io/berth/deviceplugin/manager"
 	"github.com/berth-io/berth/deviceplugin/sysfs/sysfstest"
@@ -57,6 +58,7 @@ func Run(ctx context.Context, o Options) (err error) {
 	}
 	defer os.RemoveAll(work)
 	sysRoot, pluginDir, cfgPath := filepath.Join(work, "sys"), filepath.Join(work, "dp"), filepath.Join(work, "config.json")
+	infoDir := filepath.Join(work, "devinfo")
 	for _, d := range []string{sysRoot, pluginDir} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			return fmt.Errorf("creating %s: %w", d, err)
@@ -80,7 +82,7 @@ func Run(ctx context.Context, o Options) (err error) {
 	defer k.Stop()
 	m, err := manager.New(manager.Options{
 		ConfigPath: cfgPath, DefaultPrefix: o.DefaultPrefix, SysfsRoot: sysRoot, PluginDir: pluginDir,
-		PollInterval: 200 * time.Millisecond, Logger: slog.New(slog.DiscardHandler),
+		PollInterval: 200 * time.Millisecond, DeviceInfoDir: infoDir, Logger: slog.New(slog.DiscardHandler),
 	})
 	if err != nil {
 		return err
@@ -108,7 +110,7 @@ func Run(ctx context.Context, o Options) (err error) {
 
 	step("SR-IOV: the kubelet asks for 2 VFs of each resource: preferred (NUMA, then spread over PFs), then Allocate")
 	for _, r := range cfg.Resources {
-		if err := allocate(ctx, o.Out, k, r, states[r.FullName()]); err != nil {
+		if err := allocate(ctx, o.Out, k, r, states[r.FullName()], infoDir); err != nil {
 			return err
 		}
 	}
@@ -226,7 +228,7 @@ func list(devs []*pluginapi.Device) string {
 	return strings.Join(parts, " ")
 }
 
-func allocate(ctx context.Context, w io.Writer, k *kubelettest.Kubelet, r config.Resource, st kubelettest.State) error {
+func allocate(ctx context.Context, w io.Writer, k *kubelettest.Kubelet, r config.Resource, st kubelettest.State, infoDir string) error {
 	var avail []string
 	for _, d := range st.Devices {
 		if d.GetHealth() == pluginapi.Healthy {
@@ -255,5 +257,12 @@ func allocate(ctx context.Context, w io.Writer, k *kubelettest.Kubelet, r config
 	for _, d := range c.GetDevices() {
 		fmt.Fprintf(w, "    device %s (%s)\n", d.GetHostPath(), d.GetPermissions())
 	}
+	// What Multus puts in the pod's network-status as device-info.
+	path := devinfo.Path(infoDir, r.FullName(), ids[0])
+	info, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("device information of %s %s: %w", r.FullName(), ids[0], err)
+	}
+	fmt.Fprintf(w, "    devinfo %s: %s\n", filepath.Base(path), info)
 	return nil
 }

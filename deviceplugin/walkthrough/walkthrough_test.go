@@ -30,6 +30,7 @@ func TestRunNarratesThePlugin(t *testing.T) {
 		"device /dev/vfio/vfio (rw)",
 		"device /dev/vfio/104 (rw)",
 		"device /dev/infiniband/rdma_cm (rw)",
+		`devinfo berth.io-mlnx_rdma-0000:82:00.0-device.json: {"type":"pci","version":"1.1.0","pci":{"pci-address":"0000:82:00.0","pf-pci-address":"0000:5e:00.0","rdma-device":"mlx5_0"}}`,
 		"berth.io/sriov_netdevice     6 of 10 devices healthy",
 		"berth.io/sriov_dpdk          0 of 2 devices healthy",
 		"berth.io/mlnx_rdma           4 of 4 devices healthy",
