@@ -84,7 +84,9 @@ func run(t *testing.T, timeout time.Duration, bin string, args ...string) (strin
 
 func runEnv(t *testing.T, timeout time.Duration, env []string, bin string, args ...string) (string, error) {
 	t.Helper()
-	ctx := controlplane.Context(t, timeout)
+	// Not the test's context: uninstalls run from Cleanup, after it ends.
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
 	cmd := exec.CommandContext(ctx, bin, args...)
 	cmd.Dir = repo(t)
 	cmd.Env = append(os.Environ(), env...)
