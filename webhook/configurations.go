@@ -26,6 +26,7 @@ const (
 	PathValidateIPPool        = "/validate-ippool"
 	PathValidateAttachmentPol = "/validate-attachmentpolicy"
 	PathValidateNetwork       = netvalidate.Path
+	PathValidateIPAllocation  = "/validate-ipallocation"
 )
 
 // DefaultTimeoutSeconds is the API server's wait for an answer: well under
@@ -141,6 +142,17 @@ func Configurations(o ConfigOptions) (*admissionregistrationv1.MutatingWebhookCo
 			FailurePolicy:           &fail,
 			SideEffects:             &none,
 			TimeoutSeconds:          &o.TimeoutSeconds,
+			AdmissionReviewVersions: versions,
+		}, {
+			// Berth's own binds and releases never reach it: only a hand
+			// that deletes or edits the lock of an address in use.
+			Name:                    "ipallocations.validate.berth.io",
+			ClientConfig:            o.clientConfig(PathValidateIPAllocation),
+			Rules:                   berthRule("ipallocations", admissionregistrationv1.Update, admissionregistrationv1.Delete),
+			FailurePolicy:           &fail,
+			SideEffects:             &none,
+			TimeoutSeconds:          &o.TimeoutSeconds,
+			MatchConditions:         []admissionregistrationv1.MatchCondition{notBerth},
 			AdmissionReviewVersions: versions,
 		}},
 	}

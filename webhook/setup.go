@@ -14,10 +14,12 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/webhook"
 
 	"github.com/berth-io/berth/allocator"
+	"github.com/berth-io/berth/allocator/controllers"
 	nadv1 "github.com/berth-io/berth/api/nad/v1"
 	berthv1 "github.com/berth-io/berth/api/v1alpha1"
 	netvalidate "github.com/berth-io/berth/network/validate"
 	"github.com/berth-io/berth/policies"
+	"github.com/berth-io/berth/webhook/allocationvalidator"
 	"github.com/berth-io/berth/webhook/metrics"
 	"github.com/berth-io/berth/webhook/podmutator"
 	"github.com/berth-io/berth/webhook/podvalidator"
@@ -34,6 +36,9 @@ type Options struct {
 	// Timeout bounds one pod admission inside the webhook; zero is 8 s,
 	// under DefaultTimeoutSeconds.
 	Timeout time.Duration
+	// ReservationTTL is the controllers'; a younger reservation may not be
+	// deleted by hand. Zero is their default.
+	ReservationTTL time.Duration
 }
 
 // Dependencies are the parts the handlers call, built by the caller.
@@ -77,6 +82,10 @@ func Setup(ctx context.Context, mgr ctrl.Manager, o Options, d Dependencies) (*m
 	srv.Register(PathMutatePod, &webhook.Admission{Handler: mutator})
 	srv.Register(PathValidatePod, &webhook.Admission{Handler: &podvalidator.Validator{ServiceAccount: o.ServiceAccount, Metrics: rec}})
 	srv.Register(PathValidateIPPool, &webhook.Admission{Handler: poolvalidator.New(mgr.GetCache(), mgr.GetAPIReader(), mgr.GetScheme(), rec)})
+	srv.Register(PathValidateIPAllocation, &webhook.Admission{Handler: &allocationvalidator.Validator{
+		ServiceAccount: o.ServiceAccount, Metrics: rec,
+		Keeper: &controllers.Keeper{APIReader: mgr.GetAPIReader(), TTL: o.ReservationTTL},
+	}})
 	srv.Register(PathValidateAttachmentPol, &webhook.Admission{Handler: policyvalidator.New(policies.Validate, policies.FormatErrors, mgr.GetScheme(), rec)})
 	nv := &netvalidate.Validator{Reader: mgr.GetCache(), APIReader: mgr.GetAPIReader()}
 	if err := nv.SetupWebhookWithManager(mgr); err != nil {

@@ -53,6 +53,9 @@ type Options struct {
 	Detach bool
 	// ExtraAPIServerArgs are appended to kube-apiserver's flags.
 	ExtraAPIServerArgs []string
+	// AfterTests, for Main, runs after the package's tests while the
+	// control plane still runs; an error fails the package.
+	AfterTests func() error
 }
 
 // ControlPlane is a running control plane.

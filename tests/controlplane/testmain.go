@@ -36,6 +36,12 @@ func Main(m *testing.M, opts Options, cp **ControlPlane) int {
 	}
 	*cp = started
 	code := m.Run()
+	if opts.AfterTests != nil {
+		if err := opts.AfterTests(); err != nil {
+			fmt.Fprintf(os.Stderr, "FAIL: after the tests: %v\n", err)
+			code = 1
+		}
+	}
 	if code != 0 && !InCI() {
 		started.Keep()
 		fmt.Fprintf(os.Stderr, "control plane logs kept in %s\n", started.Dir)

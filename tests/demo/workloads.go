@@ -186,7 +186,20 @@ func (d *demo) startBerth(ctx context.Context) error {
 		"--metrics-bind-address=0", "--health-probe-bind-address=127.0.0.1:" + strconv.Itoa(ports[1]),
 		"--leader-elect=false",
 	}
-	if err := d.cp.Spawn("berth-controller", bin, args, []string{"KUBECONFIG=" + d.cp.Kubeconfig}); err != nil {
+	// It acts as its ServiceAccount with the RBAC Berth ships, as installed.
+	root, err := controlplane.RepoRoot()
+	if err != nil {
+		return err
+	}
+	if err := d.cp.Apply(cctx, filepath.Join(root, "manifests", "controller", "rbac.yaml")); err != nil {
+		return err
+	}
+	kubeconfig := filepath.Join(d.cp.Dir, "berth-controller.kubeconfig")
+	user, groups := controlplane.ServiceAccountUser(ns, "berth-controller")
+	if err := d.cp.WriteKubeconfigAs(kubeconfig, user, groups...); err != nil {
+		return err
+	}
+	if err := d.cp.Spawn("berth-controller", bin, args, []string{"KUBECONFIG=" + kubeconfig}); err != nil {
 		return err
 	}
 	url := "http://127.0.0.1:" + strconv.Itoa(ports[1]) + "/readyz"

@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strconv"
 	"sync"
 	"testing"
@@ -20,7 +21,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
@@ -35,11 +35,24 @@ import (
 var cp *controlplane.ControlPlane
 
 func TestMain(m *testing.M) {
-	code := controlplane.Main(m, controlplane.Options{ControllerManager: true, Scheduler: true}, &cp)
+	code := controlplane.Main(m, controlplane.Options{ControllerManager: true, Scheduler: true, AfterTests: noRBACDenials}, &cp)
 	if pluginsDir != "" {
 		_ = os.RemoveAll(pluginsDir)
 	}
 	os.Exit(code)
+}
+
+// noRBACDenials fails the package when the API server refused the replicas
+// anything: the RBAC Berth ships lacks a rule some path needs.
+func noRBACDenials() error {
+	data, err := os.ReadFile(cp.Logs("berth-controller"))
+	if err != nil {
+		return nil // Berth never started: the tests that needed it failed
+	}
+	if denied := controlplane.RBACDenials(data); len(denied) > 0 {
+		return fmt.Errorf("the API server refused berth-controller %d times (shipped RBAC too narrow), e.g.:\n%s", len(denied), denied[0])
+	}
+	return nil
 }
 
 const (
@@ -91,6 +104,17 @@ func (e *env) start() error {
 	if err := cp.Client.Create(setup, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: berthNamespace}}); err != nil {
 		return err
 	}
+	// The replicas act as their ServiceAccount, with the RBAC Berth ships:
+	// what they may do is what an installed Berth may do, and the webhooks'
+	// "not Berth" match conditions see them as Berth.
+	root, err := controlplane.RepoRoot()
+	if err != nil {
+		return err
+	}
+	if err := cp.Apply(setup, filepath.Join(root, "manifests", "controller", "rbac.yaml")); err != nil {
+		return err
+	}
+	user, groups := controlplane.ServiceAccountUser(berthNamespace, berthSA)
 	var backends []string
 	var cfgs []app.Config
 	for range replicas {
@@ -107,7 +131,7 @@ func (e *env) start() error {
 		backends = append(backends, "127.0.0.1:"+strconv.Itoa(ports[0]))
 		e.probes = append(e.probes, "http://127.0.0.1:"+strconv.Itoa(ports[1])+"/readyz")
 		cfgs = append(cfgs, app.Config{
-			RestConfig: rest.CopyConfig(cp.Config), Namespace: berthNamespace, ServiceAccount: berthSA,
+			RestConfig: cp.ConfigAs(user, groups...), Namespace: berthNamespace, ServiceAccount: berthSA,
 			WebhookHost: "127.0.0.1", WebhookPort: ports[0],
 			CertSource: app.CertsSelfManaged, CertSecret: "berth-webhook-tls", CertIPs: []net.IP{net.IPv4(127, 0, 0, 1)},
 			CertCheckInterval: 2 * time.Second, WebhookConfiguration: berthwebhook.ConfigurationName,

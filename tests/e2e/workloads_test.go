@@ -9,6 +9,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/util/retry"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -80,13 +81,17 @@ func TestDeploymentAddressesAndRelease(t *testing.T) {
 
 	// Scale to zero: the ReplicaSet deletes the pods; no kubelet confirms,
 	// so the test ends them.
-	dep := &appsv1.Deployment{}
+	// The Deployment controller writes its status meanwhile: retry on conflict.
 	ctx := ctxFor(t, time.Minute)
-	if err := cp.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "web"}, dep); err != nil {
-		t.Fatal(err)
-	}
-	dep.Spec.Replicas = ptr.To[int32](0)
-	if err := cp.Client.Update(ctx, dep); err != nil {
+	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		dep := &appsv1.Deployment{}
+		if err := cp.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "web"}, dep); err != nil {
+			return err
+		}
+		dep.Spec.Replicas = ptr.To[int32](0)
+		return cp.Client.Update(ctx, dep)
+	})
+	if err != nil {
 		t.Fatal(err)
 	}
 	pods(t, ns, sel, 0)

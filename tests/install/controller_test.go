@@ -23,9 +23,10 @@ import (
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
-	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/berth-io/berth/tests/controlplane"
 )
 
 var (
@@ -130,15 +131,18 @@ func runInstalled(t *testing.T, ns string) *running {
 	dir := t.TempDir()
 	r := &running{
 		ns: ns, args: args,
-		kubeconfig: impersonating(t, dir, "system:serviceaccount:"+ns+":"+sa,
-			"system:serviceaccounts", "system:serviceaccounts:"+ns, "system:authenticated"),
-		logPath:  filepath.Join(dir, "berth-controller.log"),
-		probeURL: "http://127.0.0.1:" + strconv.Itoa(probePort) + "/readyz",
+		kubeconfig: filepath.Join(dir, "kubeconfig"),
+		logPath:    filepath.Join(dir, "berth-controller.log"),
+		probeURL:   "http://127.0.0.1:" + strconv.Itoa(probePort) + "/readyz",
 		// Later flags win: only where it listens differs from the Deployment.
 		cmdline: append(append([]string{}, args...),
 			"--webhook-host="+ip, "--webhook-port="+strconv.Itoa(webhookPort),
 			"--metrics-bind-address=0", "--health-probe-bind-address=127.0.0.1:"+strconv.Itoa(probePort),
 			"--cert-dir="+filepath.Join(dir, "certs")),
+	}
+	user, groups := controlplane.ServiceAccountUser(ns, sa)
+	if err := cp.WriteKubeconfigAs(r.kubeconfig, user, groups...); err != nil {
+		t.Fatal(err)
 	}
 	t.Cleanup(func() {
 		if r.stop != nil {
@@ -201,20 +205,11 @@ func (r *running) start(t *testing.T) {
 	}
 }
 
-// rbacDenial is how the RBAC authorizer words a refusal.
-var rbacDenial = regexp.MustCompile(`forbidden: User \\?"[^"\\]*\\?" cannot`)
-
 // forbidden returns the log lines where the API server's authorizer refused
 // the controller something: a gap in the shipped RBAC.
 func (r *running) forbidden() []string {
 	data, _ := os.ReadFile(r.logPath)
-	var out []string
-	for _, line := range strings.Split(string(data), "\n") {
-		if rbacDenial.MatchString(line) {
-			out = append(out, line)
-		}
-	}
-	return out
+	return controlplane.RBACDenials(data)
 }
 
 var envRef = regexp.MustCompile(`\$\(([A-Za-z_][A-Za-z0-9_]*)\)`)
@@ -247,24 +242,6 @@ func expandArgs(c corev1.Container, ns string) ([]string, error) {
 		return nil, fmt.Errorf("args refer to env %v, which the container does not set", missing)
 	}
 	return out, nil
-}
-
-// impersonating writes a copy of the admin kubeconfig that acts as user.
-func impersonating(t *testing.T, dir, user string, groups ...string) string {
-	t.Helper()
-	cfg, err := clientcmd.LoadFromFile(cp.Kubeconfig)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, auth := range cfg.AuthInfos {
-		auth.Impersonate = user
-		auth.ImpersonateGroups = groups
-	}
-	path := filepath.Join(dir, "kubeconfig")
-	if err := clientcmd.WriteToFile(*cfg, path); err != nil {
-		t.Fatal(err)
-	}
-	return path
 }
 
 // hostIPv4 is an address of this host the API server reaches and an

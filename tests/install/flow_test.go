@@ -132,6 +132,12 @@ func checkInstalled(t *testing.T, r *running, prefix string) {
 	// The pod webhook reserves an address; the controller binds it.
 	pod, allocName := admitted(t, ns, "app", pool.Name)
 
+	// The lock of an address in use cannot be deleted by hand.
+	inUse := &berthv1.IPAllocation{ObjectMeta: metav1.ObjectMeta{Name: allocName}}
+	if err := c.Delete(ctx, inUse); err == nil || !strings.Contains(err.Error(), "is in use by pod "+ns+"/app") {
+		t.Fatalf("deleting the IPAllocation of a running pod by hand: %v; want the webhook's denial", err)
+	}
+
 	// Only Berth may change what it wrote.
 	forged := pod.DeepCopy()
 	forged.Annotations[assignment.Annotation] = `{"interfaces":[]}`

@@ -278,7 +278,7 @@ func Build(ctx context.Context, cfg Config) (ctrl.Manager, error) {
 		registry = cfg.Metrics
 	}
 	if _, err := berthwebhook.Setup(ctx, mgr, berthwebhook.Options{
-		Namespace: cfg.Namespace, ServiceAccount: cfg.Username(), Timeout: cfg.AdmissionTimeout,
+		Namespace: cfg.Namespace, ServiceAccount: cfg.Username(), Timeout: cfg.AdmissionTimeout, ReservationTTL: cfg.ReservationTTL,
 	}, berthwebhook.Dependencies{Policies: engine, Allocator: alloc, Usage: alloc, Metrics: registry}); err != nil {
 		return nil, err
 	}
