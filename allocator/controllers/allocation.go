@@ -100,12 +100,8 @@ func (r *allocationReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 			return ctrl.Result{}, err
 		}
 	}
-	if alloc.Spec.Phase == berthv1.AllocationReserved && alloc.Spec.StickyKey == "" {
-		// creationTimestamp has a resolution of one second: count from the
-		// end of that second so that no reservation goes early.
-		if age := r.clock.Since(alloc.CreationTimestamp.Add(time.Second)); age < r.ttl {
-			return ctrl.Result{RequeueAfter: r.ttl - age}, nil
-		}
+	if wait := reservationWait(alloc, r.clock, r.ttl); wait > 0 {
+		return ctrl.Result{RequeueAfter: wait}, nil
 	}
 	// The cache says nobody holds it. Ask the API server before letting go.
 	if pod, err = r.holder(ctx, alloc, true); err != nil {
@@ -311,6 +307,17 @@ func (r *allocationReconciler) releaseReason(alloc *berthv1.IPAllocation) string
 	default:
 		return "pod " + pod + " is gone or finished"
 	}
+}
+
+// reservationWait is how long a never-bound, non-sticky reservation still
+// waits for its pod before it may be released; 0 when it need not wait.
+// creationTimestamp has a resolution of one second: the age counts from the
+// end of that second so that no reservation goes early.
+func reservationWait(alloc *berthv1.IPAllocation, clk clock.PassiveClock, ttl time.Duration) time.Duration {
+	if alloc.Spec.Phase != berthv1.AllocationReserved || alloc.Spec.StickyKey != "" {
+		return 0
+	}
+	return max(ttl-clk.Since(alloc.CreationTimestamp.Add(time.Second)), 0)
 }
 
 func podName(ref *berthv1.PodReference) string {

@@ -38,12 +38,9 @@ func (k *Keeper) Why(ctx context.Context, alloc *berthv1.IPAllocation) (string, 
 	if clk == nil {
 		clk = clock.RealClock{}
 	}
-	if alloc.Spec.Phase == berthv1.AllocationReserved && alloc.Spec.StickyKey == "" {
-		// As the controller counts it: from the end of the creation second.
-		if age := clk.Since(alloc.CreationTimestamp.Add(time.Second)); age < ttl {
-			return fmt.Sprintf("reserved %s ago at the admission of pod %s, which may still be being stored; Berth releases it %s after the admission if no pod holds it",
-				age.Round(time.Second), podName(alloc.Spec.PodRef), ttl), nil
-		}
+	if wait := reservationWait(alloc, clk, ttl); wait > 0 {
+		return fmt.Sprintf("reserved %s ago at the admission of pod %s, which may still be being stored; Berth releases it %s after the admission if no pod holds it",
+			(ttl - wait).Round(time.Second), podName(alloc.Spec.PodRef), ttl), nil
 	}
 	r := &allocationReconciler{apiReader: k.APIReader}
 	pod, err := r.holder(ctx, alloc, true)

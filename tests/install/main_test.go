@@ -98,7 +98,7 @@ func runEnv(t *testing.T, timeout time.Duration, env []string, bin string, args 
 	return stdout.String(), nil
 }
 
-// mustRun is run that fails the test on an error.
+// must fails the test on the error of a kubectl or helm run, else returns its output.
 func must(t *testing.T) func(string, error) string {
 	return func(out string, err error) string {
 		t.Helper()

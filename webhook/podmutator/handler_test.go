@@ -794,7 +794,8 @@ func TestChainsCoordinator(t *testing.T) {
 		{``, false, true},
 		{`null`, false, true},
 	} {
-		chains, err := chainsCoordinator(tt.config)
+		ps, err := parsePlugins(tt.config)
+		chains := ps.chainsCoordinator()
 		if chains != tt.chains || (err != nil) != tt.err {
 			t.Errorf("%s: chains %v, error %v; want %v, error %v", tt.config, chains, err, tt.chains, tt.err)
 		}

@@ -32,8 +32,9 @@ func (s *snapshot) indexNetworks(nads []nadv1.NetworkAttachmentDefinition, nets 
 			Name:         nad.Name,
 			ResourceName: nad.Annotations[nadv1.ResourceNameAnnotation],
 		}
-		berth, err := usesBerthIPAM(nad.Spec.Config)
-		sum.Berth = berth
+		// One parse per NAD: every admission indexes every NAD.
+		plugins, err := parsePlugins(nad.Spec.Config)
+		sum.Berth = plugins.usesBerthIPAM()
 		if n := s.networkObjs[key]; n != nil {
 			sum = networkSummary(n, sum)
 			// A NAD the Network controls but whose config does not parse
@@ -42,8 +43,8 @@ func (s *snapshot) indexNetworks(nads []nadv1.NetworkAttachmentDefinition, nets 
 			if err != nil && network.OwnerNetwork(nad) == n.Name {
 				sum.Berth = networkUsesBerthIPAM(n)
 			}
-			if chains, err := chainsCoordinator(nad.Spec.Config); err == nil {
-				s.chainsCoordinator[key] = chains
+			if err == nil {
+				s.chainsCoordinator[key] = plugins.chainsCoordinator()
 			}
 		}
 		s.networks[key] = sum
@@ -80,41 +81,57 @@ func networkSummary(n *berthv1.Network, sum policies.NetworkSummary) policies.Ne
 	return sum
 }
 
-// usesBerthIPAM tells whether a CNI configuration (one plugin, or a list
-// under "plugins") has a plugin whose ipam.type is berth-ipam. Only such a
-// plugin reads the assignment: a network with another IPAM, or none
-// ("ipam": {}), gets its addresses elsewhere, and whatever the webhook
-// reserved for it would be held by no interface. An error says the
-// configuration is not a JSON object; Multus would refuse it too.
-func usesBerthIPAM(config string) (bool, error) {
-	plugins, err := cniPlugins(config)
-	if err != nil {
-		return false, err
+// plugins are the plugin configurations of a CNI configuration: the
+// list's "plugins", or the configuration itself when it is one plugin.
+type plugins []map[string]any
+
+// parsePlugins parses a CNI configuration; an error says it is not a JSON
+// object (Multus would refuse it too).
+func parsePlugins(config string) (plugins, error) {
+	var top map[string]any
+	if err := json.Unmarshal([]byte(config), &top); err != nil {
+		return nil, err
 	}
-	for _, p := range plugins {
-		if ipam, ok := p["ipam"].(map[string]any); ok && ipam["type"] == cniconf.IPAMType {
-			return true, nil
+	if top == nil {
+		return nil, errors.New("not a JSON object")
+	}
+	list, isList := top["plugins"].([]any)
+	if !isList {
+		return plugins{top}, nil
+	}
+	out := make(plugins, 0, len(list))
+	for _, p := range list {
+		if m, ok := p.(map[string]any); ok {
+			out = append(out, m)
 		}
 	}
-	return false, nil
+	return out, nil
 }
 
-// chainsCoordinator tells whether a CNI configuration runs
-// berth-coordinator: a plugin of that type whose mode is not disabled. It
-// is there whatever the main plugin's IPAM: a custom Network with an IPAM
-// of its own gets it too. An error says the configuration is not a JSON
-// object.
-func chainsCoordinator(config string) (bool, error) {
-	plugins, err := cniPlugins(config)
-	if err != nil {
-		return false, err
-	}
-	for _, p := range plugins {
-		if p["type"] == cniconf.CoordinatorType && p["mode"] != string(berthv1.CoordinatorDisabled) {
-			return true, nil
+// usesBerthIPAM tells whether a plugin's ipam.type is berth-ipam. Only such
+// a plugin reads the assignment: a network with another IPAM, or none
+// ("ipam": {}), gets its addresses elsewhere, and whatever the webhook
+// reserved for it would be held by no interface.
+func (ps plugins) usesBerthIPAM() bool {
+	for _, p := range ps {
+		if ipam, ok := p["ipam"].(map[string]any); ok && ipam["type"] == cniconf.IPAMType {
+			return true
 		}
 	}
-	return false, nil
+	return false
+}
+
+// chainsCoordinator tells whether the configuration runs berth-coordinator:
+// a plugin of that type whose mode is not disabled. It is there whatever
+// the main plugin's IPAM: a custom Network with an IPAM of its own gets it
+// too.
+func (ps plugins) chainsCoordinator() bool {
+	for _, p := range ps {
+		if p["type"] == cniconf.CoordinatorType && p["mode"] != string(berthv1.CoordinatorDisabled) {
+			return true
+		}
+	}
+	return false
 }
 
 // networkUsesBerthIPAM tells whether the NAD nw generates uses berth-ipam:
@@ -126,36 +143,12 @@ func networkUsesBerthIPAM(nw *berthv1.Network) bool {
 	if nw.Spec.CNIType != berthv1.CNITypeCustom || nw.Spec.Custom == nil {
 		return true
 	}
-	plugins, err := cniPlugins(nw.Spec.Custom.Config)
-	if err != nil || len(plugins) == 0 {
+	ps, err := parsePlugins(nw.Spec.Custom.Config)
+	if err != nil || len(ps) == 0 {
 		return true
 	}
-	if _, has := plugins[0]["ipam"]; !has {
+	if _, has := ps[0]["ipam"]; !has {
 		return true
 	}
-	berth, _ := usesBerthIPAM(nw.Spec.Custom.Config)
-	return berth
-}
-
-// cniPlugins returns the plugin configurations of a CNI configuration: the
-// list's "plugins", or the configuration itself when it is one plugin.
-func cniPlugins(config string) ([]map[string]any, error) {
-	var top map[string]any
-	if err := json.Unmarshal([]byte(config), &top); err != nil {
-		return nil, err
-	}
-	if top == nil {
-		return nil, errors.New("not a JSON object")
-	}
-	list, isList := top["plugins"].([]any)
-	if !isList {
-		return []map[string]any{top}, nil
-	}
-	out := make([]map[string]any, 0, len(list))
-	for _, p := range list {
-		if m, ok := p.(map[string]any); ok {
-			out = append(out, m)
-		}
-	}
-	return out, nil
+	return ps.usesBerthIPAM()
 }
